@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout []string // substrings
+		wantStderr []string // substrings
+	}{
+		{
+			name:       "no arguments prints usage to stderr",
+			args:       nil,
+			wantCode:   2,
+			wantStderr: []string{"Usage:", "serve", "query", "gen", "bench", "version"},
+		},
+		{
+			name:       "-h prints usage to stdout",
+			args:       []string{"-h"},
+			wantCode:   0,
+			wantStdout: []string{"Usage:", "serve", "query", "gen", "bench", "version"},
+		},
+		{
+			name:       "help",
+			args:       []string{"help"},
+			wantCode:   0,
+			wantStdout: []string{"weir <command>"},
+		},
+		{
+			name:       "help for a command shows its flags",
+			args:       []string{"help", "serve"},
+			wantCode:   0,
+			wantStderr: []string{"weir serve [--addr HOST:PORT] [--workspace DIR]", "-addr", "-workspace"},
+		},
+		{
+			name:       "unknown command",
+			args:       []string{"frobnicate"},
+			wantCode:   2,
+			wantStderr: []string{`weir: unknown command "frobnicate"`, "Usage:"},
+		},
+		{
+			name:       "unknown flag",
+			args:       []string{"serve", "--no-such-flag"},
+			wantCode:   2,
+			wantStderr: []string{"flag provided but not defined: -no-such-flag", "Usage:"},
+		},
+		{
+			name:       "serve is not built yet",
+			args:       []string{"serve", "--addr", "127.0.0.1:0"},
+			wantCode:   2,
+			wantStderr: []string{"weir serve: not built yet"},
+		},
+		{
+			name:       "query is not built yet",
+			args:       []string{"query", "--mode", "live", "--for", "1s", "--format", "jsonl", "SELECT 1"},
+			wantCode:   2,
+			wantStderr: []string{"weir query: not built yet"},
+		},
+		{
+			name:       "query rejects an unknown mode",
+			args:       []string{"query", "--mode", "sideways", "SELECT 1"},
+			wantCode:   2,
+			wantStderr: []string{`--mode must be backfill or live, not "sideways"`},
+		},
+		{
+			name:       "query needs SQL",
+			args:       []string{"query"},
+			wantCode:   2,
+			wantStderr: []string{"give SQL either with -f FILE or as an argument"},
+		},
+		{
+			name:       "gen is not built yet",
+			args:       []string{"gen", "nexmark", "--events", "1000", "--out", "file:///tmp/x/", "--seed", "7"},
+			wantCode:   2,
+			wantStderr: []string{"weir gen: not built yet"},
+		},
+		{
+			name:       "gen takes the generator after the flags too",
+			args:       []string{"gen", "--events", "1000", "--out", "file:///tmp/x/", "nexmark"},
+			wantCode:   2,
+			wantStderr: []string{"weir gen: not built yet"},
+		},
+		{
+			name:       "gen rejects an unknown generator",
+			args:       []string{"gen", "tpch", "--events", "1000", "--out", "file:///tmp/x/"},
+			wantCode:   2,
+			wantStderr: []string{`unknown generator "tpch"`},
+		},
+		{
+			name:       "version",
+			args:       []string{"version"},
+			wantCode:   0,
+			wantStdout: []string{"weir "},
+		},
+		{
+			name:       "version takes no arguments",
+			args:       []string{"version", "extra"},
+			wantCode:   2,
+			wantStderr: []string{`unexpected argument "extra"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tt.args, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("run(%q) = %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.wantCode, &stdout, &stderr)
+			}
+			for _, want := range tt.wantStdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("run(%q): stdout does not contain %q:\n%s", tt.args, want, &stdout)
+				}
+			}
+			for _, want := range tt.wantStderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("run(%q): stderr does not contain %q:\n%s", tt.args, want, &stderr)
+				}
+			}
+			if len(tt.wantStdout) == 0 && stdout.Len() > 0 {
+				t.Errorf("run(%q): unexpected stdout:\n%s", tt.args, &stdout)
+			}
+		})
+	}
+}
+
+// TestRunBenchDispatch checks that "weir bench" reaches runBench; what runBench
+// does with its arguments is tested with bench.go.
+func TestRunBenchDispatch(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"bench", "-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("weir bench -h = %d, want 0\nstderr:\n%s", code, &stderr)
+	}
+	if !strings.Contains(stderr.String(), "weir bench") {
+		t.Errorf("weir bench -h: stderr does not show bench usage:\n%s", &stderr)
+	}
+}
+
+func TestRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	saved := commands
+	t.Cleanup(func() { commands = saved })
+	commands = []command{{name: "wait", run: func(ctx context.Context, _ []string, _, _ io.Writer) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}}}
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"wait"}, &stdout, &stderr); code != 130 {
+		t.Errorf("run after interrupt = %d, want 130; stderr:\n%s", code, &stderr)
+	}
+}
