@@ -1,0 +1,247 @@
+package dataflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/weirdata/weir/watermark"
+)
+
+// JobOptions tune a job's runtime.
+type JobOptions struct {
+	// ChannelCapacity is how many elements each exchange channel buffers
+	// before its sender blocks (default 8). Memory in flight is bounded by
+	// channels × capacity × batch size.
+	ChannelCapacity int
+	// Logger receives the job's structured logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Job is a running instance of a graph: one goroutine per task, bounded
+// channels between them, and a coordinator for checkpoint barriers.
+type Job struct {
+	g       *Graph
+	opts    JobOptions
+	coord   *coordinator
+	metrics map[*Node][]*OperatorMetrics
+
+	mu      sync.Mutex
+	sources []*sourceRunner
+	ready   chan struct{}
+}
+
+// NewJob checks the graph and prepares a job to run it.
+func NewJob(g *Graph, opts JobOptions) (*Job, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.ChannelCapacity <= 0 {
+		opts.ChannelCapacity = 8
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	j := &Job{g: g, opts: opts, metrics: map[*Node][]*OperatorMetrics{}, ready: make(chan struct{})}
+	for _, n := range g.nodes {
+		ms := make([]*OperatorMetrics, n.Parallelism)
+		for i := range ms {
+			ms[i] = &OperatorMetrics{}
+		}
+		j.metrics[n] = ms
+	}
+	return j, nil
+}
+
+// Metrics returns the metrics of the named node's subtasks.
+func (j *Job) Metrics(node string) []*OperatorMetrics {
+	for n, ms := range j.metrics {
+		if n.Name == node {
+			return ms
+		}
+	}
+	return nil
+}
+
+// Run executes the job until every task has finished (bounded inputs), ctx
+// is cancelled, or a task fails. The first failure cancels all tasks and is
+// returned; cancellation returns context.Cause(ctx).
+func (j *Job) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tasks, gates, err := j.build(ctx)
+	if err != nil {
+		return err
+	}
+	j.coord = newCoordinator(len(tasks))
+	close(j.ready)
+
+	stop := context.AfterFunc(ctx, func() {
+		for _, g := range gates {
+			g.close()
+		}
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		wg.Go(func() {
+			err := t.run(ctx)
+			if err != nil {
+				cancel(fmt.Errorf("task %s: %w", t.name(), err))
+				return
+			}
+			j.coord.finished(t.index)
+		})
+	}
+	wg.Wait()
+	// Nothing but a failing task or the caller cancels ctx before Run
+	// returns, so its cause is the job's outcome (nil when all finished).
+	return context.Cause(ctx)
+}
+
+// build creates the tasks, gates and exchanges of the graph.
+func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
+	g := j.g
+	var tasks []*task
+	taskOf := map[*Node][]*task{} // chain head → tasks by subtask
+	linkOf := map[*Node][]*chainLink{}
+	for _, n := range g.nodes {
+		if !n.chainHead() {
+			continue
+		}
+		for s := 0; s < n.Parallelism; s++ {
+			t := &task{job: j, index: len(tasks), subtask: s}
+			for m := n; m != nil; m = m.chainedTo() {
+				groups := KeyGroupRange{Start: 0, End: g.MaxParallelism}
+				if hasHashInput(m) {
+					groups = KeyGroupsOf(s, m.Parallelism, g.MaxParallelism)
+				}
+				l := &chainLink{node: m, metrics: j.metrics[m][s], outs: map[string]Output{}}
+				l.tc = &TaskContext{
+					Node: m.Name, Subtask: s, Parallelism: m.Parallelism,
+					KeyGroups: groups, MaxParallelism: g.MaxParallelism,
+					State:   NewStateBackend(groups),
+					Metrics: l.metrics,
+					Logger:  j.opts.Logger.With("node", m.Name, "subtask", s),
+				}
+				if m.newOp != nil {
+					l.op = m.newOp()
+				}
+				t.links = append(t.links, l)
+				linkOf[m] = append(linkOf[m], l)
+			}
+			tasks = append(tasks, t)
+			taskOf[n] = append(taskOf[n], t)
+		}
+	}
+
+	// Gates: one queue per (input edge, upstream subtask) that reaches a subtask.
+	var gates []*inputGate
+	queueOf := map[*Edge][]int{} // edge → queue index by upstream subtask
+	for _, n := range g.nodes {
+		if !n.chainHead() || n.source != nil {
+			continue
+		}
+		var inputs []int
+		for _, e := range n.inputs {
+			qs := make([]int, e.From.Parallelism)
+			if e.Part == Forward {
+				qs = []int{len(inputs)}
+				inputs = append(inputs, e.Input)
+			} else {
+				for u := range qs {
+					qs[u] = len(inputs)
+					inputs = append(inputs, e.Input)
+				}
+			}
+			queueOf[e] = qs
+		}
+		for _, t := range taskOf[n] {
+			t.gate = newInputGate(inputs, j.opts.ChannelCapacity)
+			gates = append(gates, t.gate)
+		}
+	}
+
+	// Outputs and exchanges.
+	for _, n := range g.nodes {
+		next := n.chainedTo()
+		for u, l := range linkOf[n] {
+			for _, port := range sortedPorts(n.outputs) {
+				if port == "" && next != nil {
+					l.outs[port] = counting{l.metrics, chainOutput{next: linkOf[next][u]}}
+					continue
+				}
+				var fan fanOut
+				for _, e := range n.outputs[port] {
+					s := &edgeSender{edge: e, keys: e.Keys, maxPar: g.MaxParallelism}
+					if e.Keys != nil {
+						s.keys = e.Keys.Clone()
+					}
+					if e.Part == Forward {
+						s.targets = []target{{gate: taskOf[e.To][u].gate, queue: queueOf[e][0]}}
+					} else {
+						for d := 0; d < e.To.Parallelism; d++ {
+							s.targets = append(s.targets, target{gate: taskOf[e.To][d].gate, queue: queueOf[e][u]})
+						}
+					}
+					fan = append(fan, s)
+					l.senders = append(l.senders, s)
+				}
+				l.outs[port] = counting{l.metrics, fan}
+			}
+			if _, ok := l.outs[""]; !ok {
+				l.outs[""] = counting{l.metrics, discard{}}
+			}
+			l.tc.Out = l.outs[""]
+			outs := l.outs
+			l.tc.sideOutput = func(name string) Output {
+				if o, ok := outs[name]; ok {
+					return o
+				}
+				return discard{}
+			}
+		}
+	}
+
+	// Sources: enumerate splits and assign them round-robin.
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, n := range g.nodes {
+		if n.source == nil {
+			continue
+		}
+		splits, err := n.source.Source.Splits(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("source %q: splits: %w", n.Name, err)
+		}
+		for s, t := range taskOf[n] {
+			r := &sourceRunner{spec: n.source, node: n, subtask: s, job: j,
+				barriers: make(chan Barrier, 16), metrics: j.metrics[n][s]}
+			for i := s; i < len(splits); i += n.Parallelism {
+				sp := splits[i]
+				st, resumed := n.source.Start[sp.ID()]
+				gen := watermark.NewSplit(n.source.Watermarks)
+				if resumed {
+					gen.Restore(st.Max)
+				}
+				r.splits = append(r.splits, sp)
+				r.states = append(r.states, SplitState{Position: st.Position, Done: st.Done})
+				r.gens = append(r.gens, gen)
+			}
+			t.src = r
+			j.sources = append(j.sources, r)
+		}
+	}
+	return tasks, gates, nil
+}
+
+func hasHashInput(n *Node) bool {
+	for _, e := range n.inputs {
+		if e.Part == Hash {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,296 @@
+package dataflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/weirdata/weir/watermark"
+)
+
+// task is one goroutine of a job: a chain of operator subtasks (the head and
+// the nodes chained to it by forward edges) fed by an input gate, or by a
+// source runner when the head is a source.
+type task struct {
+	job     *Job
+	index   int
+	subtask int
+	links   []*chainLink
+	gate    *inputGate
+	src     *sourceRunner
+	lastWM  watermark.Time
+}
+
+// chainLink is one operator subtask inside a task.
+type chainLink struct {
+	node    *Node
+	op      Operator // nil for a source
+	tc      *TaskContext
+	metrics *OperatorMetrics
+	outs    map[string]Output // by port
+	senders []*edgeSender     // every exchange leaving this node
+}
+
+func (t *task) name() string {
+	return fmt.Sprintf("%s#%d", t.links[0].node.Name, t.subtask)
+}
+
+// chainOutput feeds the next operator of the chain directly, with no channel.
+type chainOutput struct{ next *chainLink }
+
+func (c chainOutput) Emit(ctx context.Context, b Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	m := c.next.metrics
+	m.RowsIn.Add(int64(b.Len()))
+	m.BatchesIn.Add(1)
+	return c.next.op.ProcessBatch(ctx, 0, b)
+}
+
+// fanOut sends to every exchange of a port.
+type fanOut []*edgeSender
+
+func (f fanOut) Emit(ctx context.Context, b Batch) error {
+	for _, s := range f {
+		if err := s.Emit(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counting counts the rows an operator emits.
+type counting struct {
+	m   *OperatorMetrics
+	out Output
+}
+
+func (c counting) Emit(ctx context.Context, b Batch) error {
+	c.m.RowsOut.Add(int64(b.Len()))
+	return c.out.Emit(ctx, b)
+}
+
+// emit sends a batch from port of link i (the source runner uses it).
+func (t *task) emit(ctx context.Context, i int, port string, b Batch) error {
+	out, ok := t.links[i].outs[port]
+	if !ok {
+		return nil
+	}
+	return out.Emit(ctx, b)
+}
+
+// watermark passes w through the chain: each operator processes it (and
+// emits what it fires) before it is forwarded past it.
+func (t *task) watermark(ctx context.Context, w watermark.Time) error {
+	if w <= t.lastWM {
+		return nil
+	}
+	t.lastWM = w
+	for _, l := range t.links {
+		if l.op != nil {
+			if err := l.op.ProcessWatermark(ctx, w); err != nil {
+				return fmt.Errorf("%s: watermark %s: %w", l.node.Name, w, err)
+			}
+		}
+		l.metrics.Watermark.Store(int64(w))
+		if err := l.control(Element{Kind: KindWatermark, Watermark: w}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idle tells every downstream task that this one has nothing to say.
+func (t *task) idle() error {
+	for _, l := range t.links {
+		if err := l.control(Element{Kind: KindIdle}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// barrier snapshots each operator of the chain in order and forwards b past
+// it; then the task acknowledges the checkpoint.
+func (t *task) barrier(ctx context.Context, b Barrier) error {
+	for _, l := range t.links {
+		if s, ok := l.op.(Snapshotter); ok {
+			if err := s.SnapshotState(ctx, b); err != nil {
+				return fmt.Errorf("%s: checkpoint %d: %w", l.node.Name, b.ID, err)
+			}
+		}
+		if err := l.control(Element{Kind: KindBarrier, Barrier: b}); err != nil {
+			return err
+		}
+	}
+	t.job.coord.ack(b.ID, t.index)
+	return nil
+}
+
+// end finishes the chain after every input ended.
+func (t *task) end(ctx context.Context) error {
+	if err := t.watermark(ctx, watermark.MaxTime); err != nil {
+		return err
+	}
+	for _, l := range t.links {
+		if l.op != nil {
+			if err := l.op.Finish(ctx); err != nil {
+				return fmt.Errorf("%s: finish: %w", l.node.Name, err)
+			}
+		}
+		if err := l.control(Element{Kind: KindEndOfInput}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *chainLink) control(e Element) error {
+	for _, s := range l.senders {
+		if err := s.control(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *task) run(ctx context.Context) (err error) {
+	t.lastWM = watermark.MinTime
+	defer func() {
+		for _, l := range t.links {
+			if l.op != nil {
+				if cerr := l.op.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("%s: close: %w", l.node.Name, cerr)
+				}
+			}
+		}
+	}()
+	defer func() {
+		// A panic inside an operator is a bug, but it must fail the job with
+		// a cause rather than take the process down.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: panic: %v", t.name(), r)
+		}
+	}()
+	for _, l := range t.links {
+		if l.op != nil {
+			if err := l.op.Open(l.tc); err != nil {
+				return fmt.Errorf("%s: open: %w", l.node.Name, err)
+			}
+		}
+	}
+	if t.src != nil {
+		err = t.src.run(ctx, t)
+	} else {
+		err = t.runGate(ctx)
+	}
+	if errors.Is(err, errGateClosed) {
+		err = context.Cause(ctx)
+	}
+	return err
+}
+
+// runGate is the loop of a task fed by exchanges: it combines watermarks
+// over all channels (the minimum, ignoring idle ones), aligns barriers, and
+// drives the chain until every channel has ended.
+func (t *task) runGate(ctx context.Context) error {
+	nq := len(t.gate.queues)
+	tracker := watermark.NewTracker(nq)
+	ended := make([]bool, nq)
+	arrived := make([]bool, nq)
+	nEnded, nArrived := 0, 0
+	var align *Barrier
+	idleSent := false
+	head := t.links[0]
+
+	completeAlignment := func() error {
+		if align == nil || nArrived+countUnarrivedEnded(ended, arrived) < nq {
+			return nil
+		}
+		b := *align
+		align = nil
+		for i := range arrived {
+			arrived[i] = false
+		}
+		nArrived = 0
+		if err := t.barrier(ctx, b); err != nil {
+			return err
+		}
+		t.gate.unblockAll()
+		return nil
+	}
+
+	for nEnded < nq {
+		q, e, err := t.gate.pop()
+		if err != nil {
+			return err
+		}
+		switch e.Kind {
+		case KindBatch:
+			if tracker.Idle(q) {
+				tracker.SetActive(q)
+			}
+			idleSent = false
+			head.metrics.RowsIn.Add(int64(e.Batch.Len()))
+			head.metrics.BatchesIn.Add(1)
+			if err := head.op.ProcessBatch(ctx, t.gate.queues[q].input, e.Batch); err != nil {
+				return fmt.Errorf("%s: %w", head.node.Name, err)
+			}
+		case KindWatermark:
+			idleSent = false
+			if w, adv := tracker.Update(q, e.Watermark); adv {
+				if err := t.watermark(ctx, w); err != nil {
+					return err
+				}
+			}
+		case KindIdle:
+			if w, adv := tracker.SetIdle(q); adv {
+				if err := t.watermark(ctx, w); err != nil {
+					return err
+				}
+			}
+			if !idleSent && tracker.AllIdle() {
+				idleSent = true
+				if err := t.idle(); err != nil {
+					return err
+				}
+			}
+		case KindBarrier:
+			if align == nil {
+				b := e.Barrier
+				align = &b
+			} else if align.ID != e.Barrier.ID {
+				return fmt.Errorf("%s: barrier %d arrived while aligning %d", t.name(), e.Barrier.ID, align.ID)
+			}
+			arrived[q] = true
+			nArrived++
+			t.gate.block(q)
+			if err := completeAlignment(); err != nil {
+				return err
+			}
+		case KindEndOfInput:
+			ended[q] = true
+			nEnded++
+			if w, adv := tracker.Update(q, watermark.MaxTime); adv && w != watermark.MaxTime {
+				if err := t.watermark(ctx, w); err != nil {
+					return err
+				}
+			}
+			if err := completeAlignment(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.end(ctx)
+}
+
+func countUnarrivedEnded(ended, arrived []bool) int {
+	n := 0
+	for i := range ended {
+		if ended[i] && !arrived[i] {
+			n++
+		}
+	}
+	return n
+}
