@@ -124,17 +124,6 @@ func (g *inputGate) close() {
 	g.mu.Unlock()
 }
 
-// depth returns the number of queued elements (for metrics).
-func (g *inputGate) depth() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, gq := range g.queues {
-		n += gq.n
-	}
-	return n
-}
-
 // target is one downstream queue.
 type target struct {
 	gate  *inputGate

@@ -206,7 +206,7 @@ func (r *sourceRunner) read(ctx context.Context, i int, feed chan<- splitItem) {
 		send(splitItem{split: i, err: err})
 		return
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }() // a read-only reader has nothing to flush
 	for {
 		rec, pos, err := rd.Next(ctx)
 		if err != nil {
