@@ -122,9 +122,10 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 				l.tc = &TaskContext{
 					Node: m.Name, Subtask: s, Parallelism: m.Parallelism,
 					KeyGroups: groups, MaxParallelism: g.MaxParallelism,
-					State:   NewStateBackend(groups),
-					Metrics: l.metrics,
-					Logger:  j.opts.Logger.With("node", m.Name, "subtask", s),
+					UpdatesPossible: g.updatesPossible(),
+					State:           NewStateBackend(groups),
+					Metrics:         l.metrics,
+					Logger:          j.opts.Logger.With("node", m.Name, "subtask", s),
 				}
 				if m.newOp != nil {
 					l.op = m.newOp()
@@ -235,6 +236,16 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 		}
 	}
 	return tasks, gates, nil
+}
+
+// updatesPossible reports whether a source may leave splits idle.
+func (g *Graph) updatesPossible() bool {
+	for _, n := range g.nodes {
+		if n.source != nil && n.source.Live && n.source.Watermarks.IdleTimeout > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func hasHashInput(n *Node) bool {

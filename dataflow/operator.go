@@ -51,6 +51,10 @@ type TaskContext struct {
 	// output that no edge reads discards what it gets).
 	Out        Output
 	sideOutput func(name string) Output
+	// UpdatesPossible is set when a source of the job may leave splits idle
+	// (live mode with an idle timeout): windows must then be retained after
+	// they fire, to re-emit them as updates (see window.go).
+	UpdatesPossible bool
 	// State is the keyed state of this subtask, by key group.
 	State *StateBackend
 	// Metrics counts what the operator did; Logger logs with the node and

@@ -1,0 +1,417 @@
+package dataflow
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/weirdata/weir/internal/columnar"
+)
+
+// AggFunc is an aggregate function of a window or group aggregate.
+type AggFunc uint8
+
+const (
+	// CountAll is count(*).
+	CountAll AggFunc = iota
+	// Count is count(col): rows where col is not null.
+	Count
+	Sum
+	Min
+	Max
+	Avg
+)
+
+func (f AggFunc) String() string {
+	return [...]string{"count(*)", "count", "sum", "min", "max", "avg"}[f]
+}
+
+// Agg is one aggregate: Func over Column, named As in the output.
+type Agg struct {
+	Func   AggFunc
+	Column string
+	As     string
+}
+
+// accumulators holds the state of every aggregate for a set of slots (one
+// slot per key and window) in flat, typed arrays: no per-row allocation and
+// no boxing. A slot's aggregate with n == 0 has seen no non-null value.
+type accumulators struct {
+	aggs  []accCol
+	count []int64 // rows per slot (inserts − retractions)
+}
+
+type accCol struct {
+	fn    AggFunc
+	col   int            // input column, -1 for count(*)
+	float bool           // the values are float64 (else int64-like)
+	in    arrow.DataType // input type (min/max keep it)
+	i     []int64
+	f     []float64
+	n     []int64
+}
+
+// newAccumulators resolves aggs against the input schema.
+func newAccumulators(schema *arrow.Schema, aggs []Agg) (*accumulators, error) {
+	a := &accumulators{}
+	for _, g := range aggs {
+		c := accCol{fn: g.Func, col: -1}
+		if g.Func != CountAll {
+			j, err := ColumnIndex(schema, g.Column)
+			if err != nil {
+				return nil, fmt.Errorf("%s(%s): %w", g.Func, g.Column, err)
+			}
+			c.col, c.in = j, schema.Field(j).Type
+			switch c.in.ID() {
+			case arrow.INT64, arrow.INT32, arrow.TIMESTAMP, arrow.DATE32:
+			case arrow.FLOAT64:
+				c.float = true
+			default:
+				if g.Func != Count {
+					return nil, fmt.Errorf("%s(%s): type %s is not supported", g.Func, g.Column, c.in)
+				}
+			}
+			if (g.Func == Sum || g.Func == Avg) && (c.in.ID() == arrow.TIMESTAMP || c.in.ID() == arrow.DATE32) {
+				return nil, fmt.Errorf("%s(%s): cannot add %s values", g.Func, g.Column, c.in)
+			}
+		}
+		a.aggs = append(a.aggs, c)
+	}
+	return a, nil
+}
+
+// outputFields returns the fields of the aggregate columns.
+func (a *accumulators) outputFields(aggs []Agg) []arrow.Field {
+	fields := make([]arrow.Field, len(aggs))
+	for i, g := range aggs {
+		c := a.aggs[i]
+		var t arrow.DataType
+		nullable := true
+		switch g.Func {
+		case CountAll, Count:
+			t, nullable = arrow.PrimitiveTypes.Int64, false
+		case Sum:
+			t = arrow.PrimitiveTypes.Int64
+			if c.float {
+				t = arrow.PrimitiveTypes.Float64
+			}
+		case Avg:
+			t = arrow.PrimitiveTypes.Float64
+		case Min, Max:
+			t = c.in
+			if c.in.ID() == arrow.INT32 {
+				t = arrow.PrimitiveTypes.Int64
+			}
+			if c.in.ID() == arrow.DATE32 {
+				t = arrow.PrimitiveTypes.Int64
+			}
+		}
+		fields[i] = arrow.Field{Name: g.As, Type: t, Nullable: nullable}
+	}
+	return fields
+}
+
+// grow adds zeroed slots up to n.
+func (a *accumulators) grow(n int) {
+	for len(a.count) < n {
+		a.count = append(a.count, 0)
+		for k := range a.aggs {
+			c := &a.aggs[k]
+			if c.fn == CountAll {
+				continue
+			}
+			c.n = append(c.n, 0)
+			if c.fn == Count {
+				continue
+			}
+			if c.float {
+				c.f = append(c.f, 0)
+			} else {
+				c.i = append(c.i, 0)
+			}
+		}
+	}
+}
+
+// reset zeroes slot s for reuse.
+func (a *accumulators) reset(s int32) {
+	a.count[s] = 0
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		if c.fn == CountAll {
+			continue
+		}
+		c.n[s] = 0
+		if c.fn == Count {
+			continue
+		}
+		if c.float {
+			c.f[s] = 0
+		} else {
+			c.i[s] = 0
+		}
+	}
+}
+
+// truncate drops every slot (a window's store after it fired and expired).
+func (a *accumulators) truncate() {
+	a.count = a.count[:0]
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		c.i, c.f, c.n = c.i[:0], c.f[:0], c.n[:0]
+	}
+}
+
+// add folds rows into slots: row r goes into slots[r] (rows with slot −1 are
+// skipped). This is the hot loop: one pass per aggregate, typed.
+func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {
+	for _, s := range slots {
+		if s >= 0 {
+			a.count[s]++
+		}
+	}
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		if c.fn == CountAll {
+			continue
+		}
+		col := rec.Column(c.col)
+		hasNulls := col.NullN() > 0
+		if c.fn == Count {
+			for r, s := range slots {
+				if s >= 0 && (!hasNulls || col.IsValid(r)) {
+					c.n[s]++
+				}
+			}
+			continue
+		}
+		if c.float {
+			addFloat(c, col.(*array.Float64).Float64Values(), col, slots, hasNulls)
+			continue
+		}
+		if col.DataType().ID() == arrow.INT32 || col.DataType().ID() == arrow.DATE32 {
+			addInt(c, widen(columnar.Int32Values(col)), col, slots, hasNulls)
+			continue
+		}
+		addInt(c, columnar.Int64Values(col), col, slots, hasNulls)
+	}
+	return nil
+}
+
+func widen(v []int32) []int64 {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out
+}
+
+func addInt(c *accCol, vals []int64, col arrow.Array, slots []int32, hasNulls bool) {
+	switch c.fn {
+	case Sum, Avg:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				c.i[s] += vals[r]
+				c.n[s]++
+			}
+		}
+	case Min:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				if v := vals[r]; c.n[s] == 0 || v < c.i[s] {
+					c.i[s] = v
+				}
+				c.n[s]++
+			}
+		}
+	case Max:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				if v := vals[r]; c.n[s] == 0 || v > c.i[s] {
+					c.i[s] = v
+				}
+				c.n[s]++
+			}
+		}
+	}
+}
+
+func addFloat(c *accCol, vals []float64, col arrow.Array, slots []int32, hasNulls bool) {
+	switch c.fn {
+	case Sum, Avg:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				c.f[s] += vals[r]
+				c.n[s]++
+			}
+		}
+	case Min:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				if v := vals[r]; c.n[s] == 0 || v < c.f[s] || math.IsNaN(c.f[s]) {
+					c.f[s] = v
+				}
+				c.n[s]++
+			}
+		}
+	case Max:
+		for r, s := range slots {
+			if s >= 0 && (!hasNulls || col.IsValid(r)) {
+				if v := vals[r]; c.n[s] == 0 || v > c.f[s] || math.IsNaN(v) {
+					c.f[s] = v
+				}
+				c.n[s]++
+			}
+		}
+	}
+}
+
+// retract removes row r from slot s (a changelog retraction). Only count, sum
+// and avg can be undone; min and max would need every value, which weir does
+// not keep, so a retraction reaching them is an error.
+func (a *accumulators) retract(rec arrow.RecordBatch, r int, s int32) error {
+	a.count[s]--
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		if c.fn == CountAll {
+			continue
+		}
+		col := rec.Column(c.col)
+		if !col.IsValid(r) {
+			continue
+		}
+		switch c.fn {
+		case Count:
+			c.n[s]--
+		case Sum, Avg:
+			c.n[s]--
+			if c.float {
+				c.f[s] -= col.(*array.Float64).Value(r)
+			} else {
+				c.i[s] -= intValue(col, r)
+			}
+		default:
+			return fmt.Errorf("%s over an updating input (a retraction arrived) is not supported", c.fn)
+		}
+	}
+	return nil
+}
+
+func intValue(col arrow.Array, r int) int64 {
+	switch col.DataType().ID() {
+	case arrow.INT32, arrow.DATE32:
+		return int64(columnar.Int32Values(col)[r])
+	}
+	return columnar.Int64Values(col)[r]
+}
+
+// merge folds slot src into dst (session windows that grew together).
+func (a *accumulators) merge(dst, src int32) {
+	a.count[dst] += a.count[src]
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		if c.fn == CountAll {
+			continue
+		}
+		if c.n[src] == 0 {
+			continue
+		}
+		switch c.fn {
+		case Sum, Avg:
+			if c.float {
+				c.f[dst] += c.f[src]
+			} else {
+				c.i[dst] += c.i[src]
+			}
+		case Min:
+			if c.float {
+				if c.n[dst] == 0 || c.f[src] < c.f[dst] {
+					c.f[dst] = c.f[src]
+				}
+			} else if c.n[dst] == 0 || c.i[src] < c.i[dst] {
+				c.i[dst] = c.i[src]
+			}
+		case Max:
+			if c.float {
+				if c.n[dst] == 0 || c.f[src] > c.f[dst] {
+					c.f[dst] = c.f[src]
+				}
+			} else if c.n[dst] == 0 || c.i[src] > c.i[dst] {
+				c.i[dst] = c.i[src]
+			}
+		}
+		c.n[dst] += c.n[src]
+	}
+}
+
+// output builds the aggregate columns for slots, in that order.
+func (a *accumulators) output(fields []arrow.Field, slots []int32) []arrow.Array {
+	cols := make([]arrow.Array, len(a.aggs))
+	for k := range a.aggs {
+		c := &a.aggs[k]
+		switch c.fn {
+		case CountAll:
+			v := make([]int64, len(slots))
+			for i, s := range slots {
+				v[i] = a.count[s]
+			}
+			cols[k] = columnar.Int64s(v)
+		case Count:
+			v := make([]int64, len(slots))
+			for i, s := range slots {
+				v[i] = c.n[s]
+			}
+			cols[k] = columnar.Int64s(v)
+		case Avg:
+			v := make([]float64, len(slots))
+			valid, nulls := validity(c.n, slots)
+			for i, s := range slots {
+				if c.n[s] > 0 {
+					if c.float {
+						v[i] = c.f[s] / float64(c.n[s])
+					} else {
+						v[i] = float64(c.i[s]) / float64(c.n[s])
+					}
+				}
+			}
+			cols[k] = columnar.Fixed(arrow.PrimitiveTypes.Float64, v, valid, nulls)
+		default:
+			valid, nulls := validity(c.n, slots)
+			if c.float {
+				v := make([]float64, len(slots))
+				for i, s := range slots {
+					v[i] = c.f[s]
+				}
+				cols[k] = columnar.Fixed(fields[k].Type, v, valid, nulls)
+			} else {
+				v := make([]int64, len(slots))
+				for i, s := range slots {
+					v[i] = c.i[s]
+				}
+				cols[k] = columnar.Fixed(fields[k].Type, v, valid, nulls)
+			}
+		}
+	}
+	return cols
+}
+
+func validity(n []int64, slots []int32) ([]byte, int) {
+	nulls := 0
+	for _, s := range slots {
+		if n[s] == 0 {
+			nulls++
+		}
+	}
+	if nulls == 0 {
+		return nil, 0
+	}
+	bits := make([]byte, (len(slots)+7)/8)
+	for i, s := range slots {
+		if n[s] > 0 {
+			bits[i>>3] |= 1 << (i & 7)
+		}
+	}
+	return bits, nulls
+}
