@@ -50,10 +50,22 @@ func (s *WindowAggSpec) validate() error {
 // WindowAggregate adds a window aggregate behind the stream's hash exchange.
 // Output columns: the keys, window_start, window_end, then the aggregates.
 func (k KeyedStream) WindowAggregate(name string, p int, spec WindowAggSpec) Stream {
+	return k.Apply(name, p, func() Operator { return newWindowAgg(spec) })
+}
+
+// WindowAggregate adds a window aggregate on the stream's own subtasks,
+// chained to its input: the local half of a local/global aggregation (each
+// subtask pre-aggregates what it has, so a global aggregate behind a hash
+// exchange receives one row per subtask and window instead of every row).
+func (s Stream) WindowAggregate(name string, spec WindowAggSpec) Stream {
+	return s.Apply(name, s.node.Parallelism, func() Operator { return newWindowAgg(spec) })
+}
+
+func newWindowAgg(spec WindowAggSpec) Operator {
 	if sg, ok := spec.Window.(sessionGap); ok {
-		return k.Apply(name, p, func() Operator { return &sessionAggOp{spec: spec, gap: sg.gap} })
+		return &sessionAggOp{spec: spec, gap: sg.gap}
 	}
-	return k.Apply(name, p, func() Operator { return &windowAggOp{spec: spec} })
+	return &windowAggOp{spec: spec}
 }
 
 type winState struct {
