@@ -155,15 +155,6 @@ func (a *accumulators) reset(s int32) {
 	}
 }
 
-// truncate drops every slot (a window's store after it fired and expired).
-func (a *accumulators) truncate() {
-	a.count = a.count[:0]
-	for k := range a.aggs {
-		c := &a.aggs[k]
-		c.i, c.f, c.n = c.i[:0], c.f[:0], c.n[:0]
-	}
-}
-
 // add folds rows into slots: row r goes into slots[r] (rows with slot −1 are
 // skipped). This is the hot loop: one pass per aggregate, typed.
 func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {

@@ -46,6 +46,20 @@ type SplitReader interface {
 	Close() error
 }
 
+// TimeBounded is implemented by split readers that know a lower bound on the
+// event time of every record they will still return (a generator knows the
+// time of its next event; a time-sorted file knows its next row group's
+// minimum). The source then advances the split's watermark to at least that
+// bound even while the split returns no records — a split of a kind that is
+// rare, or empty, would otherwise hold every window back. It is safe because
+// the bound holds for all future records, on time or not, and it changes no
+// record's lateness: that still depends only on the split's sequence.
+type TimeBounded interface {
+	// NextTimeBound returns the bound after the records returned so far, in
+	// µs, or watermark.MinTime when there is none.
+	NextTimeBound() watermark.Time
+}
+
 // SplitState is what a checkpoint saves of one split: the position to resume
 // from and the split watermark generator's state.
 type SplitState struct {

@@ -38,6 +38,7 @@ type splitItem struct {
 	split int
 	rec   arrow.RecordBatch
 	pos   Position
+	bound watermark.Time // TimeBounded's bound after rec, or MinTime
 	err   error
 }
 
@@ -138,17 +139,16 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 				continue
 			}
 			r.states[it.split].Position = it.pos
-			if it.rec.NumRows() == 0 {
-				continue
+			if it.rec.NumRows() > 0 {
+				if idleTick != nil {
+					lastActive[it.split] = time.Now()
+				}
+				idleSent = false
+				if err := r.deliver(ctx, t, it.split, it.rec); err != nil {
+					return err
+				}
 			}
-			if idleTick != nil {
-				lastActive[it.split] = time.Now()
-			}
-			idleSent = false
-			if err := r.deliver(ctx, t, it.split, it.rec); err != nil {
-				return err
-			}
-			if w, adv := r.tracker.Update(it.split, r.gens[it.split].Watermark()); adv {
+			if w, adv := r.tracker.Update(it.split, max(r.gens[it.split].Watermark(), it.bound)); adv {
 				if err := t.watermark(ctx, w); err != nil {
 					return err
 				}
@@ -207,6 +207,7 @@ func (r *sourceRunner) read(ctx context.Context, i int, feed chan<- splitItem) {
 		return
 	}
 	defer func() { _ = rd.Close() }() // a read-only reader has nothing to flush
+	bounded, _ := rd.(TimeBounded)
 	for {
 		rec, pos, err := rd.Next(ctx)
 		if err != nil {
@@ -216,7 +217,11 @@ func (r *sourceRunner) read(ctx context.Context, i int, feed chan<- splitItem) {
 			send(splitItem{split: i, err: err})
 			return
 		}
-		if !send(splitItem{split: i, rec: rec, pos: pos}) {
+		it := splitItem{split: i, rec: rec, pos: pos, bound: watermark.MinTime}
+		if bounded != nil {
+			it.bound = bounded.NextTimeBound()
+		}
+		if !send(it) {
 			return
 		}
 	}

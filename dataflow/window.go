@@ -8,7 +8,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/weirdata/weir/internal/columnar"
-	"github.com/weirdata/weir/watermark"
 )
 
 // Window conventions, shared by every windowed operator:
@@ -208,6 +207,3 @@ func identity(idx []int32) bool {
 	}
 	return true
 }
-
-// windowEndTime is the event time of a window's result rows.
-func windowEndTime(end int64) watermark.Time { return watermark.Time(end - 1) }

@@ -127,13 +127,7 @@ func (o *windowAggOp) Open(tc *TaskContext) error {
 	o.TC = tc
 	o.windows = map[Window]*winState{}
 	o.wm = watermark.MinTime
-	if tc.UpdatesPossible {
-		r := o.spec.Retention
-		if r == 0 {
-			r = DefaultRetention
-		}
-		o.retention = r.Microseconds()
-	}
+	o.retention = resolveRetention(tc, o.spec.Retention)
 	o.passes = 1
 	switch a := o.spec.Window.(type) {
 	case hop:

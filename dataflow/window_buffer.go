@@ -136,10 +136,14 @@ type batchGroup struct {
 	retract bool // some row is a retraction
 }
 
-// resolveRetention turns a spec's retention into µs: 0 means
-// DefaultRetention, a negative value keeps nothing past the window's end.
-func resolveRetention(d time.Duration) int64 {
+// resolveRetention turns a spec's retention into µs: nothing is kept past a
+// window's end unless a source of the job may go idle (only then can rows
+// reach a fired window); otherwise 0 means DefaultRetention and a negative
+// value keeps nothing.
+func resolveRetention(tc *TaskContext, d time.Duration) int64 {
 	switch {
+	case !tc.UpdatesPossible:
+		return 0
 	case d == 0:
 		return DefaultRetention.Microseconds()
 	case d < 0:

@@ -60,12 +60,14 @@ func (r *recordingOutput) Emit(_ context.Context, b Batch) error {
 	return nil
 }
 
-// fakeTaskContext returns the context of subtask 0 of 1, with all key groups.
+// fakeTaskContext returns the context of subtask 0 of 1, with all key groups,
+// in a live job whose sources may go idle (so fired windows are retained).
 func fakeTaskContext(out Output) *TaskContext {
 	groups := KeyGroupRange{Start: 0, End: DefaultMaxParallelism}
 	return &TaskContext{
 		Node: "test", Parallelism: 1, KeyGroups: groups, MaxParallelism: DefaultMaxParallelism,
-		Out: out, State: NewStateBackend(groups), Metrics: &OperatorMetrics{},
+		UpdatesPossible: true,
+		Out:             out, State: NewStateBackend(groups), Metrics: &OperatorMetrics{},
 		Logger: slog.New(slog.DiscardHandler),
 	}
 }

@@ -206,7 +206,7 @@ func (o *windowJoinOp) Open(tc *TaskContext) error {
 		return fmt.Errorf("window join: unknown join kind %d", o.spec.Kind)
 	}
 	keys := []*KeySelector{Keys(o.exchange[0]...), Keys(o.exchange[1]...)}
-	o.buf = newWindowBuffer(tc, 2, resolveRetention(o.spec.Retention), keys, o.compute)
+	o.buf = newWindowBuffer(tc, 2, resolveRetention(tc, o.spec.Retention), keys, o.compute)
 	return registerBuffer(tc, "window-join", o.buf)
 }
 

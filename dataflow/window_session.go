@@ -97,13 +97,7 @@ func (o *sessionAggOp) Open(tc *TaskContext) error {
 	}
 	o.TC = tc
 	o.wm = watermark.MinTime
-	if tc.UpdatesPossible {
-		r := o.spec.Retention
-		if r == 0 {
-			r = DefaultRetention
-		}
-		o.retention = r.Microseconds()
-	}
+	o.retention = resolveRetention(tc, o.spec.Retention)
 	return tc.State.Register(tc.Node, o)
 }
 

@@ -98,7 +98,7 @@ func (o *windowTopNOp) Open(tc *TaskContext) error {
 				k, strings.Join(allowed, ", "))
 		}
 	}
-	o.buf = newWindowBuffer(tc, 1, resolveRetention(o.spec.Retention), []*KeySelector{Keys(o.keyCols...)}, o.compute)
+	o.buf = newWindowBuffer(tc, 1, resolveRetention(tc, o.spec.Retention), []*KeySelector{Keys(o.keyCols...)}, o.compute)
 	return registerBuffer(tc, "window-topn", o.buf)
 }
 

@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
+	"time"
+
+	"github.com/weirdata/weir/bench/nexmark"
 )
 
 // runBench is "weir bench": it runs a benchmark end to end and reports its
 // throughput. Record results in bench/RESULTS.md.
-func runBench(_ context.Context, args []string, _, stderr io.Writer) error {
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P]", stderr)
-	query := fs.String("query", "", "Nexmark query to run, `qN` (required)")
-	events := fs.Int64("events", 10_000_000, "number of events to generate (`N`)")
-	parallelism := fs.Int("parallelism", runtime.GOMAXPROCS(0), "parallelism `P` of every operator")
+	query := fs.String("query", "", "Nexmark query to run, `qN` (required; "+fmt.Sprint(nexmark.Names())+")")
+	events := fs.Int64("events", 5_000_000, "number of events to generate (`N`)")
+	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
+	rate := fs.Int64("rate", 100_000, "events per second of event time (Nexmark V2: 100,000)")
+	seed := fs.Uint64("seed", 0, "generator seed")
+	delay := fs.Duration("delay", 0, "watermark delay of the sources")
 	suite, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -24,6 +29,18 @@ func runBench(_ context.Context, args []string, _, stderr io.Writer) error {
 	case *query == "":
 		return usagef(fs, "--query is required")
 	}
-	_, _ = events, parallelism
-	return fmt.Errorf("weir bench: %w", errNotBuilt)
+	if _, err := nexmark.Lookup(*query); err != nil {
+		return usagef(fs, "%v", err)
+	}
+	r, err := nexmark.Run(ctx, nexmark.Options{Query: *query, Events: *events, Parallelism: *parallelism, Rate: *rate, Seed: *seed, Delay: *delay})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "nexmark %s: %d events, parallelism %d, %d result rows, wall %s, cpu %s\n"+
+		"events/s: %.0f\n"+
+		"events/s/core: %.0f\n"+
+		"peak memory: %.1f MiB\n",
+		r.Query, r.Events, r.Parallelism, r.Rows, r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond),
+		r.EventsPerSecond(), r.EventsPerCoreSecond(), float64(r.PeakRSS)/(1<<20))
+	return err
 }

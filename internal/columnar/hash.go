@@ -54,7 +54,7 @@ func hashInto(col arrow.Array, out []uint64, first bool) error {
 		for i := range out {
 			v := uint64(nullHash)
 			if !nulls || a.IsValid(i) {
-				v = xxh3.Hash(data[offs[i]:offs[i+1]])
+				v = xxh3.Hash(data[offs[i]-offs[0] : offs[i+1]-offs[0]])
 			}
 			out[i] = combine(out[i], v, first)
 		}
@@ -64,7 +64,7 @@ func hashInto(col arrow.Array, out []uint64, first bool) error {
 		for i := range out {
 			v := uint64(nullHash)
 			if !nulls || a.IsValid(i) {
-				v = xxh3.Hash(data[offs[i]:offs[i+1]])
+				v = xxh3.Hash(data[offs[i]-offs[0] : offs[i+1]-offs[0]])
 			}
 			out[i] = combine(out[i], v, first)
 		}

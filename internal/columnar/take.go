@@ -73,7 +73,11 @@ func gather[T any](src []T, idx []int32) []T {
 	return out
 }
 
+// takeBinary gathers variable-width values. offsets are the array's own
+// (absolute within the value buffer) and data is ValueBytes(), which arrow-go
+// already shifts by offsets[0]: subtract it (sliced arrays).
 func takeBinary(offsets []int32, data []byte, idx []int32) ([]byte, []int32) {
+	base := offsets[0]
 	size := 0
 	for _, j := range idx {
 		size += int(offsets[j+1] - offsets[j])
@@ -81,7 +85,7 @@ func takeBinary(offsets []int32, data []byte, idx []int32) ([]byte, []int32) {
 	out := make([]byte, 0, size)
 	outOff := make([]int32, len(idx)+1)
 	for i, j := range idx {
-		out = append(out, data[offsets[j]:offsets[j+1]]...)
+		out = append(out, data[offsets[j]-base:offsets[j+1]-base]...)
 		outOff[i+1] = int32(len(out))
 	}
 	return out, outOff

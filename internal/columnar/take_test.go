@@ -73,3 +73,27 @@ func TestBuilders(t *testing.T) {
 		t.Fatalf("Empty = %v", e)
 	}
 }
+
+// Sliced string arrays: ValueBytes is shifted by the first offset.
+func TestTakeAndHashSlicedStrings(t *testing.T) {
+	full := StringsOf([]string{"aa", "b", "ccc", "dd"})
+	sliced := array.NewSlice(full, 2, 4)
+	got, err := Take(sliced, []int32{1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got.String(); s != `["dd" "ccc"]` {
+		t.Fatalf("Take of a slice = %s", s)
+	}
+	h1 := make([]uint64, 2)
+	h2 := make([]uint64, 2)
+	if err := HashColumns([]arrow.Array{sliced}, h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := HashColumns([]arrow.Array{StringsOf([]string{"ccc", "dd"})}, h2); err != nil {
+		t.Fatal(err)
+	}
+	if h1[0] != h2[0] || h1[1] != h2[1] {
+		t.Fatalf("hash of a slice %v != hash of equal values %v", h1, h2)
+	}
+}
