@@ -157,3 +157,21 @@ func TestRunInterrupted(t *testing.T) {
 		t.Errorf("run after interrupt = %d, want 130; stderr:\n%s", code, &stderr)
 	}
 }
+
+// TestBenchNexmarkOutput runs a small benchmark through the command and
+// checks the lines its contract promises.
+func TestBenchNexmarkOutput(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"bench", "nexmark", "--query", "q1", "--events", "20000", "--parallelism", "2"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("weir bench = %d\nstderr:\n%s", code, &stderr)
+	}
+	for _, want := range []string{"nexmark q1: 20000 events, parallelism 2", "\nevents/s: ", "\nevents/s/core: ", "\npeak memory: "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &stdout)
+		}
+	}
+	if code := run(t.Context(), []string{"bench", "nexmark", "--query", "q42"}, &stdout, &stderr); code == 0 {
+		t.Error("unknown query: want a non-zero exit")
+	}
+}
