@@ -66,9 +66,11 @@ fi
 # /minio/health/ready, export the endpoint and credentials for the S3 tests,
 # and stop it on exit (trap).
 #
-# Chromium (a later issue, with ui/): install Playwright and its Chromium
-# (npx playwright install --with-deps chromium) for the browser tests of the
-# notebook UI.
+# Chromium (a later issue, with ui/): Debian's chromium package
+# (apt-get update && apt-get install -y chromium) driven by playwright-core
+# with executablePath /usr/bin/chromium. A test tool's own browser download
+# (npx playwright install) cannot work here: only the package registries are
+# reachable.
 # ---------------------------------------------------------------------------
 
 section "go test"
