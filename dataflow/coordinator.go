@@ -16,6 +16,10 @@ type coordinator struct {
 	nextID  int64
 	done    map[int]bool // finished tasks
 	pending map[int64]*pendingCheckpoint
+	// ended holds the final states of the splits of source subtasks that
+	// finished: they take no barrier any more, but every later checkpoint
+	// must still record them (done), or a restore would read them again.
+	ended map[string]SplitState
 }
 
 type pendingCheckpoint struct {
@@ -31,7 +35,7 @@ type Checkpoint struct {
 }
 
 func newCoordinator(tasks int) *coordinator {
-	return &coordinator{tasks: tasks, done: map[int]bool{}, pending: map[int64]*pendingCheckpoint{}}
+	return &coordinator{tasks: tasks, done: map[int]bool{}, pending: map[int64]*pendingCheckpoint{}, ended: map[string]SplitState{}}
 }
 
 func (c *coordinator) start() (int64, *pendingCheckpoint) {
@@ -39,6 +43,9 @@ func (c *coordinator) start() (int64, *pendingCheckpoint) {
 	defer c.mu.Unlock()
 	c.nextID++
 	p := &pendingCheckpoint{acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
+	for k, v := range c.ended {
+		p.splits[k] = v
+	}
 	c.pending[c.nextID] = p
 	c.check(c.nextID, p)
 	return c.nextID, p
@@ -72,6 +79,22 @@ func (c *coordinator) sourceSnapshot(id int64, states map[string]SplitState) {
 	}
 }
 
+// sourceFinished records the final split states of a source subtask that
+// ends: for later checkpoints, and for pending ones whose barrier it will
+// never take (a state it recorded at their barrier stays).
+func (c *coordinator) sourceFinished(states map[string]SplitState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range states {
+		c.ended[k] = v
+		for _, p := range c.pending {
+			if _, ok := p.splits[k]; !ok {
+				p.splits[k] = v
+			}
+		}
+	}
+}
+
 func (c *coordinator) check(id int64, p *pendingCheckpoint) {
 	for t := 0; t < c.tasks; t++ {
 		if !p.acked[t] && !c.done[t] {
@@ -96,6 +119,11 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 	sources := j.sources
 	j.mu.Unlock()
 	for _, r := range sources {
+		if r.finished.Load() {
+			// Its splits are in the checkpoint already (sourceFinished),
+			// and nothing reads its barrier channel any more.
+			continue
+		}
 		select {
 		case r.barriers <- b:
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package dataflow
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -26,6 +27,7 @@ type sourceRunner struct {
 	barriers chan Barrier
 	metrics  *OperatorMetrics
 	job      *Job
+	finished atomic.Bool // it takes no more barriers (see Job.Checkpoint)
 
 	convIn, convOut *arrow.Schema // event-time unit conversion, see withMicros
 
@@ -53,6 +55,7 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 			}
 			return r.waitLive(ctx, t)
 		}
+		r.finished.Store(true)
 		return t.end(ctx)
 	}
 	maxOpen := r.spec.MaxOpenSplits
@@ -131,7 +134,10 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 				open--
 				r.finishSplit(it.split)
 				startNext()
-				if w, adv := r.tracker.Update(it.split, watermark.MaxTime); adv && w != watermark.MaxTime {
+				// finishSplit moved the tracker (the ended split holds +inf
+				// now); forward what it advanced to. t.watermark ignores a
+				// watermark it has sent already.
+				if w := r.tracker.Current(); w != watermark.MaxTime {
 					if err := t.watermark(ctx, w); err != nil {
 						return err
 					}
@@ -157,6 +163,8 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 			}
 		}
 	}
+	r.finished.Store(true)
+	r.job.coord.sourceFinished(r.splitStates())
 	return t.end(ctx)
 }
 
@@ -293,14 +301,19 @@ func (r *sourceRunner) deliver(ctx context.Context, t *task, i int, rec arrow.Re
 
 // barrier records the split positions for checkpoint b and sends it on.
 func (r *sourceRunner) barrier(ctx context.Context, t *task, b Barrier) error {
+	r.job.coord.sourceSnapshot(b.ID, r.splitStates())
+	return t.barrier(ctx, b)
+}
+
+// splitStates returns what a checkpoint saves of the subtask's splits.
+func (r *sourceRunner) splitStates() map[string]SplitState {
 	states := make(map[string]SplitState, len(r.splits))
 	for i, s := range r.splits {
 		st := r.states[i]
 		st.Max = r.gens[i].State()
 		states[s.ID()] = st
 	}
-	r.job.coord.sourceSnapshot(b.ID, states)
-	return t.barrier(ctx, b)
+	return states
 }
 
 // eventTimes returns a timestamp column as microseconds (a view when it is

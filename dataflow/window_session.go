@@ -382,6 +382,11 @@ func (o *sessionAggOp) build(rows []sessionRow) arrow.RecordBatch {
 
 func (o *sessionAggOp) ProcessWatermark(ctx context.Context, w watermark.Time) error {
 	o.wm = w
+	if o.arena == nil {
+		// No row reached this subtask yet (its key groups are quiet), so
+		// there is no session and no arena to release slots into.
+		return nil
+	}
 	var rows []sessionRow
 	var release []int32
 	for len(o.events) > 0 && watermark.Time(o.events[0].at) <= w {

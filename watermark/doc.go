@@ -36,14 +36,15 @@
 //
 // One split, d = 4s. Records arrive left to right (event time in seconds):
 //
-//	arrival:    10    12    7     13    8     20    15
+//	arrival:    10    12    9     13    8     20    16
 //	max_before: -     10    12    12    13    13    20
-//	verdict:    on    on    on    on    LATE  on    on      (8 < 13−4; 15 ≥ 20−4)
+//	verdict:    on    on    on    on    LATE  on    on      (8 < 13−4; 16 ≥ 20−4)
 //	watermark:  6     8     8     9     9     16    16
 //
 // A tumbling 5s window [5,10) fires when the combined watermark reaches 10,
-// which here happens after the record at 20 — the record at 7 made it in
+// which here happens after the record at 20 — the record at 9 made it in
 // time, the record at 8 did not (and would not have in any other run).
+// testdata/split replays this timeline.
 //
 // Two splits feeding one operator (min-combining):
 //

@@ -2,8 +2,10 @@ package watermark
 
 // Tracker combines the watermarks of several inputs into one: the minimum
 // over inputs that are not idle, never moving backwards. An input that ended
-// holds MaxTime. It is used by sources (over their splits) and by every
-// operator input gate (over its channels).
+// holds MaxTime; the combination reaches MaxTime only once every input ended
+// (ended inputs alone, next to idle ones, leave it where it was). It is used
+// by sources (over their splits) and by every operator input gate (over its
+// channels).
 type Tracker struct {
 	wms  []Time
 	idle []bool
@@ -70,17 +72,25 @@ func (t *Tracker) AllIdle() bool {
 
 func (t *Tracker) recompute() (Time, bool) {
 	min := MaxTime
-	active := false
+	active, ended := false, 0
 	for i, w := range t.wms {
-		if t.idle[i] && w != MaxTime {
-			continue
-		}
-		active = true
-		if w < min {
-			min = w
+		switch {
+		case w == MaxTime:
+			ended++
+		case !t.idle[i]:
+			active = true
+			if w < min {
+				min = w
+			}
 		}
 	}
-	if !active || min <= t.out {
+	// Ended inputs count as +inf, but they cannot make the combination
+	// active on their own: with every other input idle, their minimum (+inf)
+	// would promise that the idle inputs ended too, and operators would fire
+	// and drop every window while those inputs may still deliver records.
+	// The combination is idle then, and holds its watermark.
+	allEnded := ended > 0 && ended == len(t.wms)
+	if !active && !allEnded || min <= t.out {
 		return t.out, false
 	}
 	t.out = min
