@@ -41,6 +41,11 @@ type Agg struct {
 type accumulators struct {
 	aggs  []accCol
 	count []int64 // rows per slot (inserts − retractions)
+	// track keeps, for min and max, every value's multiplicity per slot, so
+	// that a retraction can be undone exactly. It costs a map per slot, so it
+	// is on only where retractions can arrive: a stage that aggregates the
+	// rows of another window operator in a job whose sources may go idle.
+	track bool
 }
 
 type accCol struct {
@@ -51,6 +56,9 @@ type accCol struct {
 	i     []int64
 	f     []float64
 	n     []int64
+	// value multisets per slot when tracking (min, max)
+	vi []map[int64]int64
+	vf []map[float64]int64
 }
 
 // newAccumulators resolves aggs against the input schema.
@@ -131,6 +139,10 @@ func (a *accumulators) grow(n int) {
 			} else {
 				c.i = append(c.i, 0)
 			}
+			if a.track && (c.fn == Min || c.fn == Max) {
+				c.vi = append(c.vi, nil)
+				c.vf = append(c.vf, nil)
+			}
 		}
 	}
 }
@@ -151,6 +163,9 @@ func (a *accumulators) reset(s int32) {
 			c.f[s] = 0
 		} else {
 			c.i[s] = 0
+		}
+		if a.track && (c.fn == Min || c.fn == Max) {
+			c.vi[s], c.vf[s] = nil, nil
 		}
 	}
 }
@@ -179,14 +194,35 @@ func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {
 			continue
 		}
 		if c.float {
-			addFloat(c, col.(*array.Float64).Float64Values(), col, slots, hasNulls)
+			vals := col.(*array.Float64).Float64Values()
+			addFloat(c, vals, col, slots, hasNulls)
+			if a.track && (c.fn == Min || c.fn == Max) {
+				for r, s := range slots {
+					if s >= 0 && (!hasNulls || col.IsValid(r)) {
+						if c.vf[s] == nil {
+							c.vf[s] = map[float64]int64{}
+						}
+						c.vf[s][vals[r]]++
+					}
+				}
+			}
 			continue
 		}
+		vals := columnar.Int64Values(col)
 		if col.DataType().ID() == arrow.INT32 || col.DataType().ID() == arrow.DATE32 {
-			addInt(c, widen(columnar.Int32Values(col)), col, slots, hasNulls)
-			continue
+			vals = widen(columnar.Int32Values(col))
 		}
-		addInt(c, columnar.Int64Values(col), col, slots, hasNulls)
+		addInt(c, vals, col, slots, hasNulls)
+		if a.track && (c.fn == Min || c.fn == Max) {
+			for r, s := range slots {
+				if s >= 0 && (!hasNulls || col.IsValid(r)) {
+					if c.vi[s] == nil {
+						c.vi[s] = map[int64]int64{}
+					}
+					c.vi[s][vals[r]]++
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -259,9 +295,10 @@ func addFloat(c *accCol, vals []float64, col arrow.Array, slots []int32, hasNull
 	}
 }
 
-// retract removes row r from slot s (a changelog retraction). Only count, sum
-// and avg can be undone; min and max would need every value, which weir does
-// not keep, so a retraction reaching them is an error.
+// retract removes row r from slot s (a changelog retraction). Count, sum and
+// avg are undone arithmetically; min and max only when values are tracked
+// (see accumulators.track) — otherwise the retraction is an error rather
+// than a wrong result.
 func (a *accumulators) retract(rec arrow.RecordBatch, r int, s int32) error {
 	a.count[s]--
 	for k := range a.aggs {
@@ -284,7 +321,51 @@ func (a *accumulators) retract(rec arrow.RecordBatch, r int, s int32) error {
 				c.i[s] -= intValue(col, r)
 			}
 		default:
-			return fmt.Errorf("%s over an updating input (a retraction arrived) is not supported", c.fn)
+			if !a.track {
+				return fmt.Errorf("%s over an updating input is supported only on windowed input (window_start, window_end)", c.fn)
+			}
+			if err := c.untrack(col, r, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// untrack removes one occurrence of row r's value from slot s's multiset and
+// recomputes the extreme if that value was it.
+func (c *accCol) untrack(col arrow.Array, r int, s int32) error {
+	if c.float {
+		v := col.(*array.Float64).Value(r)
+		m := c.vf[s]
+		if m[v] == 0 {
+			return fmt.Errorf("%s: retraction of value %v never added", c.fn, v)
+		}
+		if m[v]--; m[v] == 0 {
+			delete(m, v)
+		}
+		c.n[s]--
+		first := true
+		for x := range m {
+			if first || (c.fn == Min && x < c.f[s]) || (c.fn == Max && x > c.f[s]) {
+				c.f[s], first = x, false
+			}
+		}
+		return nil
+	}
+	v := intValue(col, r)
+	m := c.vi[s]
+	if m[v] == 0 {
+		return fmt.Errorf("%s: retraction of value %d never added", c.fn, v)
+	}
+	if m[v]--; m[v] == 0 {
+		delete(m, v)
+	}
+	c.n[s]--
+	first := true
+	for x := range m {
+		if first || (c.fn == Min && x < c.i[s]) || (c.fn == Max && x > c.i[s]) {
+			c.i[s], first = x, false
 		}
 	}
 	return nil
@@ -334,7 +415,58 @@ func (a *accumulators) merge(dst, src int32) {
 			}
 		}
 		c.n[dst] += c.n[src]
+		if a.track && (c.fn == Min || c.fn == Max) {
+			for v, k := range c.vi[src] {
+				if c.vi[dst] == nil {
+					c.vi[dst] = map[int64]int64{}
+				}
+				c.vi[dst][v] += k
+			}
+			for v, k := range c.vf[src] {
+				if c.vf[dst] == nil {
+					c.vf[dst] = map[float64]int64{}
+				}
+				c.vf[dst][v] += k
+			}
+		}
 	}
+}
+
+// sameOutput reports whether slots a and b produce the same output values.
+func (acc *accumulators) sameOutput(a, b int32) bool {
+	for k := range acc.aggs {
+		c := &acc.aggs[k]
+		switch c.fn {
+		case CountAll:
+			if acc.count[a] != acc.count[b] {
+				return false
+			}
+		case Count:
+			if c.n[a] != c.n[b] {
+				return false
+			}
+		case Avg:
+			if (c.n[a] == 0) != (c.n[b] == 0) {
+				return false
+			}
+			if c.n[a] != 0 {
+				if c.float && c.f[a]/float64(c.n[a]) != c.f[b]/float64(c.n[b]) {
+					return false
+				}
+				if !c.float && float64(c.i[a])/float64(c.n[a]) != float64(c.i[b])/float64(c.n[b]) {
+					return false
+				}
+			}
+		default:
+			if (c.n[a] == 0) != (c.n[b] == 0) {
+				return false
+			}
+			if c.n[a] != 0 && ((c.float && c.f[a] != c.f[b]) || (!c.float && c.i[a] != c.i[b])) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // output builds the aggregate columns for slots, in that order.

@@ -176,6 +176,9 @@ func (o *windowAggOp) resolve(schema *arrow.Schema) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.TC.Node, err)
 		}
+		// Windowed input comes from another window operator, which re-emits
+		// updates after an idle split spoke again.
+		acc.track = o.TC.UpdatesPossible && o.spec.FromColumns
 		if o.arena, err = newSlotArena(schema, keyIdx, acc); err != nil {
 			return fmt.Errorf("%s: %w", o.TC.Node, err)
 		}
@@ -408,10 +411,14 @@ func (o *windowAggOp) flushUpdates(ctx context.Context) error {
 			if !ok {
 				continue
 			}
-			if shadow >= 0 && o.arena.acc.count[shadow] > 0 {
+			oldLive, newLive := shadow >= 0 && o.arena.acc.count[shadow] > 0, o.arena.acc.count[s] > 0
+			if oldLive && newLive && o.arena.acc.sameOutput(shadow, s) {
+				continue // the row did not change: no update to send
+			}
+			if oldLive {
 				olds = append(olds, shadow)
 			}
-			if o.arena.acc.count[s] > 0 {
+			if newLive {
 				news = append(news, s)
 			}
 		}
