@@ -2,6 +2,7 @@ package dataflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -89,7 +90,11 @@ func (j *Job) Run(ctx context.Context) error {
 		wg.Go(func() {
 			err := t.run(ctx)
 			if err != nil {
-				cancel(fmt.Errorf("task %s: %w", t.name(), err))
+				var oe *OperatorError
+				if !errors.As(err, &oe) && !errors.Is(err, context.Cause(ctx)) {
+					err = fmt.Errorf("task %s: %w", t.name(), err)
+				}
+				cancel(err)
 				return
 			}
 			j.coord.finished(t.index)

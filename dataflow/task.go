@@ -45,7 +45,37 @@ func (c chainOutput) Emit(ctx context.Context, b Batch) error {
 	m := c.next.metrics
 	m.RowsIn.Add(int64(b.Len()))
 	m.BatchesIn.Add(1)
-	return c.next.op.ProcessBatch(ctx, 0, b)
+	return attribute(c.next.node, c.next.tc.Subtask, "", c.next.op.ProcessBatch(ctx, 0, b))
+}
+
+// OperatorError is an error raised by an operator, with the node it came
+// from. The runtime attributes each error once, where it arose; operators
+// do not prefix their own node's name.
+type OperatorError struct {
+	Node    string
+	Subtask int
+	Err     error
+}
+
+func (e *OperatorError) Error() string {
+	return fmt.Sprintf("%s#%d: %s", e.Node, e.Subtask, e.Err)
+}
+func (e *OperatorError) Unwrap() error { return e.Err }
+
+// attribute wraps err as raised by node n during what ("" for batches),
+// unless it was attributed already further down a chain.
+func attribute(n *Node, subtask int, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *OperatorError
+	if errors.As(err, &oe) {
+		return err
+	}
+	if what != "" {
+		err = fmt.Errorf("%s: %w", what, err)
+	}
+	return &OperatorError{Node: n.Name, Subtask: subtask, Err: err}
 }
 
 // fanOut sends to every exchange of a port.
@@ -90,7 +120,7 @@ func (t *task) watermark(ctx context.Context, w watermark.Time) error {
 	for _, l := range t.links {
 		if l.op != nil {
 			if err := l.op.ProcessWatermark(ctx, w); err != nil {
-				return fmt.Errorf("%s: watermark %s: %w", l.node.Name, w, err)
+				return attribute(l.node, l.tc.Subtask, "watermark "+w.String(), err)
 			}
 		}
 		l.metrics.Watermark.Store(int64(w))
@@ -117,7 +147,7 @@ func (t *task) barrier(ctx context.Context, b Barrier) error {
 	for _, l := range t.links {
 		if s, ok := l.op.(Snapshotter); ok {
 			if err := s.SnapshotState(ctx, b); err != nil {
-				return fmt.Errorf("%s: checkpoint %d: %w", l.node.Name, b.ID, err)
+				return attribute(l.node, l.tc.Subtask, fmt.Sprintf("checkpoint %d", b.ID), err)
 			}
 		}
 		if err := l.control(Element{Kind: KindBarrier, Barrier: b}); err != nil {
@@ -136,7 +166,7 @@ func (t *task) end(ctx context.Context) error {
 	for _, l := range t.links {
 		if l.op != nil {
 			if err := l.op.Finish(ctx); err != nil {
-				return fmt.Errorf("%s: finish: %w", l.node.Name, err)
+				return attribute(l.node, l.tc.Subtask, "finish", err)
 			}
 		}
 		if err := l.control(Element{Kind: KindEndOfInput}); err != nil {
@@ -161,7 +191,7 @@ func (t *task) run(ctx context.Context) (err error) {
 		for _, l := range t.links {
 			if l.op != nil {
 				if cerr := l.op.Close(); cerr != nil && err == nil {
-					err = fmt.Errorf("%s: close: %w", l.node.Name, cerr)
+					err = attribute(l.node, l.tc.Subtask, "close", cerr)
 				}
 			}
 		}
@@ -176,7 +206,7 @@ func (t *task) run(ctx context.Context) (err error) {
 	for _, l := range t.links {
 		if l.op != nil {
 			if err := l.op.Open(l.tc); err != nil {
-				return fmt.Errorf("%s: open: %w", l.node.Name, err)
+				return attribute(l.node, l.tc.Subtask, "open", err)
 			}
 		}
 	}
@@ -235,7 +265,7 @@ func (t *task) runGate(ctx context.Context) error {
 			head.metrics.RowsIn.Add(int64(e.Batch.Len()))
 			head.metrics.BatchesIn.Add(1)
 			if err := head.op.ProcessBatch(ctx, t.gate.queues[q].input, e.Batch); err != nil {
-				return fmt.Errorf("%s: %w", head.node.Name, err)
+				return attribute(head.node, head.tc.Subtask, "", err)
 			}
 		case KindWatermark:
 			idleSent = false

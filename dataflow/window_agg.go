@@ -122,7 +122,7 @@ type windowAggOp struct {
 
 func (o *windowAggOp) Open(tc *TaskContext) error {
 	if err := o.spec.validate(); err != nil {
-		return fmt.Errorf("%s: %w", tc.Node, err)
+		return fmt.Errorf("%w", err)
 	}
 	o.TC = tc
 	o.windows = map[Window]*winState{}
@@ -155,32 +155,32 @@ func (o *windowAggOp) resolve(schema *arrow.Schema) error {
 		return nil
 	}
 	if o.in != nil && !schema.Equal(o.in) {
-		return fmt.Errorf("%s: input schema changed from %s to %s", o.TC.Node, o.in, schema)
+		return fmt.Errorf("input schema changed from %s to %s", o.in, schema)
 	}
 	keyIdx, err := ColumnIndices(schema, o.spec.Keys)
 	if err != nil {
-		return fmt.Errorf("%s: group key: %w", o.TC.Node, err)
+		return fmt.Errorf("group key: %w", err)
 	}
 	if o.spec.FromColumns {
 		if o.startIdx, err = ColumnIndex(schema, WindowStartColumn); err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 		if o.endIdx, err = ColumnIndex(schema, WindowEndColumn); err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 	} else if o.timeIdx, err = ColumnIndex(schema, o.spec.TimeColumn); err != nil {
-		return fmt.Errorf("%s: time column: %w", o.TC.Node, err)
+		return fmt.Errorf("time column: %w", err)
 	}
 	if o.arena == nil {
 		acc, err := newAccumulators(schema, o.spec.Aggs)
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 		// Windowed input comes from another window operator, which re-emits
 		// updates after an idle split spoke again.
 		acc.track = o.TC.UpdatesPossible && o.spec.FromColumns
 		if o.arena, err = newSlotArena(schema, keyIdx, acc); err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 		o.aggFields = acc.outputFields(o.spec.Aggs)
 		var fields []arrow.Field
@@ -370,7 +370,7 @@ type updateSet struct {
 func (o *windowAggOp) update(ws *winState, rec arrow.RecordBatch, r int, op Op, keyValid arrow.Array) error {
 	slot, created := o.lookup(ws, rec, r, keyValid)
 	if created && op == Retract {
-		return fmt.Errorf("%s: retraction of a row never inserted in window [%s, %s)", o.TC.Node, watermark.Time(ws.w.Start), watermark.Time(ws.w.End))
+		return fmt.Errorf("retraction of a row never inserted in window [%s, %s)", watermark.Time(ws.w.Start), watermark.Time(ws.w.End))
 	}
 	if ws.fired {
 		if o.upd == nil {

@@ -90,10 +90,10 @@ type sessionAggOp struct {
 
 func (o *sessionAggOp) Open(tc *TaskContext) error {
 	if len(o.spec.Aggs) == 0 || o.spec.TimeColumn == "" {
-		return fmt.Errorf("%s: session aggregate needs a time column and aggregates", tc.Node)
+		return fmt.Errorf("session aggregate needs a time column and aggregates")
 	}
 	if o.gap <= 0 {
-		return fmt.Errorf("%s: session gap must be positive", tc.Node)
+		return fmt.Errorf("session gap must be positive")
 	}
 	o.TC = tc
 	o.wm = watermark.MinTime
@@ -118,26 +118,26 @@ func (o *sessionAggOp) resolve(schema *arrow.Schema) error {
 		return nil
 	}
 	if o.in != nil && !schema.Equal(o.in) {
-		return fmt.Errorf("%s: input schema changed from %s to %s", o.TC.Node, o.in, schema)
+		return fmt.Errorf("input schema changed from %s to %s", o.in, schema)
 	}
 	keyIdx, err := ColumnIndices(schema, o.spec.Keys)
 	if err != nil {
-		return fmt.Errorf("%s: group key: %w", o.TC.Node, err)
+		return fmt.Errorf("group key: %w", err)
 	}
 	if o.timeIdx, err = ColumnIndex(schema, o.spec.TimeColumn); err != nil {
-		return fmt.Errorf("%s: time column: %w", o.TC.Node, err)
+		return fmt.Errorf("time column: %w", err)
 	}
 	if o.arena == nil {
 		acc, err := newAccumulators(schema, o.spec.Aggs)
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 		if o.arena, err = newSlotArena(schema, nil, acc); err != nil {
 			return err
 		}
 		keyAcc, _ := newAccumulators(schema, nil)
 		if o.keyArena, err = newSlotArena(schema, keyIdx, keyAcc); err != nil {
-			return fmt.Errorf("%s: %w", o.TC.Node, err)
+			return fmt.Errorf("%w", err)
 		}
 		o.aggFields = acc.outputFields(o.spec.Aggs)
 		var fields []arrow.Field
@@ -191,7 +191,7 @@ func (o *sessionAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 	if b.Ops != nil {
 		for _, op := range b.Ops {
 			if op == Retract {
-				return fmt.Errorf("%s: session windows over an updating input are not supported", o.TC.Node)
+				return fmt.Errorf("session windows over an updating input are not supported")
 			}
 		}
 	}
