@@ -1,0 +1,73 @@
+package query
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// Expr is a bound, typed scalar expression, evaluated on whole record
+// batches (vectorized: one call per batch, typed loops inside, no per-row
+// boxing). SQL NULL semantics throughout: NULL in, NULL out, except where SQL
+// says otherwise (AND/OR three-valued logic, IS NULL, COALESCE, CASE).
+type Expr interface {
+	// Type is the Arrow type of the result.
+	Type() arrow.DataType
+	// Eval computes the expression for every row of rec. The result has
+	// rec.NumRows() rows. It must not modify rec.
+	Eval(rec arrow.RecordBatch) (arrow.Array, error)
+	// String renders the expression as SQL, for EXPLAIN and messages.
+	String() string
+}
+
+// ColumnRef reads column Index of the input.
+type ColumnRef struct {
+	Index int
+	Name  string
+	Typ   arrow.DataType
+}
+
+func (c *ColumnRef) Type() arrow.DataType { return c.Typ }
+func (c *ColumnRef) String() string       { return quoteIdent(c.Name) }
+func (c *ColumnRef) Eval(rec arrow.RecordBatch) (arrow.Array, error) {
+	if c.Index >= int(rec.NumCols()) {
+		return nil, fmt.Errorf("column %d (%s) out of range of a %d-column batch", c.Index, c.Name, rec.NumCols())
+	}
+	return rec.Column(c.Index), nil
+}
+
+// Scope resolves the names an expression refers to while it is bound.
+type Scope interface {
+	// Column resolves a column reference: qualifier is the table name or
+	// alias ("" when unqualified); pos is the reference's byte offset in the
+	// statement text, for errors.
+	Column(qualifier, name string, pos int) (Expr, error)
+	// Aggregate binds an aggregate call (count, sum, min, max, avg,
+	// approx_percentile, …) appearing in an expression and returns the
+	// expression that reads its result; a scope where aggregates are not
+	// allowed (WHERE) returns an error.
+	Aggregate(call *pg.FuncCall, pos int) (Expr, error)
+}
+
+// quoteIdent renders an identifier, quoted only when it needs to be.
+func quoteIdent(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	out := []byte{'"'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			out = append(out, '"')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '"'))
+}
