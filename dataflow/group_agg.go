@@ -1,0 +1,250 @@
+package dataflow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/weirdata/weir/internal/columnar"
+	"github.com/weirdata/weir/watermark"
+)
+
+// GroupAggSpec describes a GROUP BY without a window: one row per key whose
+// values change as rows arrive, so its output is a changelog.
+type GroupAggSpec struct {
+	Keys []string
+	Aggs []Agg
+	// EmitAtEnd emits only the final rows once every input ended (a
+	// backfill). Otherwise each batch's changes are emitted right away as
+	// updates — retract the row as it was, insert it as it is (live).
+	// Folded, both give the same table.
+	EmitAtEnd bool
+	// UpdatingInput says the input itself is a changelog (retractions): min
+	// and max then keep their values' multiplicities to take them back.
+	UpdatingInput bool
+}
+
+// GroupAggregate adds a non-windowed group aggregate behind the stream's
+// hash exchange. Output columns: the keys, then the aggregates.
+func (k KeyedStream) GroupAggregate(name string, p int, spec GroupAggSpec) Stream {
+	return k.Apply(name, p, func() Operator { return &groupAggOp{spec: spec} })
+}
+
+type groupAggOp struct {
+	BaseOperator
+	spec GroupAggSpec
+
+	in        *arrow.Schema
+	out       *arrow.Schema
+	aggFields []arrow.Field
+	keyIdx    []int
+	arena     *slotArena
+	idx       *groupIndex
+	fast      bool
+
+	slots   []int32
+	keyBuf  []byte
+	keyI    []int64
+	gen     uint32
+	touched []uint32 // per slot: the batch generation that last touched it
+}
+
+func (o *groupAggOp) Open(tc *TaskContext) error {
+	if len(o.spec.Aggs) == 0 {
+		return fmt.Errorf("group aggregate without aggregates")
+	}
+	o.TC = tc
+	return tc.State.Register(tc.Node, o)
+}
+
+// KeyGroups implements ManagedState.
+func (o *groupAggOp) KeyGroups() []int {
+	if o.idx == nil || len(o.idx.slots) == 0 {
+		return nil
+	}
+	var kgs []int
+	for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
+		kgs = append(kgs, kg)
+	}
+	return kgs
+}
+
+func (o *groupAggOp) resolve(schema *arrow.Schema) error {
+	if schema == o.in {
+		return nil
+	}
+	if o.in != nil && !schema.Equal(o.in) {
+		return fmt.Errorf("input schema changed from %s to %s", o.in, schema)
+	}
+	keyIdx, err := ColumnIndices(schema, o.spec.Keys)
+	if err != nil {
+		return fmt.Errorf("group key: %w", err)
+	}
+	if o.arena == nil {
+		acc, err := newAccumulators(schema, o.spec.Aggs)
+		if err != nil {
+			return err
+		}
+		acc.track = o.spec.UpdatingInput
+		if o.arena, err = newSlotArena(schema, keyIdx, acc); err != nil {
+			return err
+		}
+		o.aggFields = acc.outputFields(o.spec.Aggs)
+		var fields []arrow.Field
+		for _, j := range keyIdx {
+			fields = append(fields, schema.Field(j))
+		}
+		o.out = arrow.NewSchema(append(fields, o.aggFields...), nil)
+		o.fast = len(keyIdx) == 1 && o.arena.keys[0].kind == keyInt
+		o.idx = newGroupIndex(o.fast)
+	}
+	o.in, o.keyIdx = schema, keyIdx
+	return nil
+}
+
+func (o *groupAggOp) lookup(rec arrow.RecordBatch, r int, keyValid arrow.Array) (int32, bool) {
+	newSlot := func() int32 {
+		s := o.arena.alloc()
+		o.arena.setKey(s, rec, o.keyIdx, r)
+		o.idx.slots = append(o.idx.slots, s)
+		for int(s) >= len(o.touched) {
+			o.touched = append(o.touched, 0)
+		}
+		return s
+	}
+	if o.fast {
+		if keyValid != nil && !keyValid.IsValid(r) {
+			if o.idx.nullSlot < 0 {
+				o.idx.nullSlot = newSlot()
+				return o.idx.nullSlot, true
+			}
+			return o.idx.nullSlot, false
+		}
+		if s, ok := o.idx.ints[o.keyI[r]]; ok {
+			return s, false
+		}
+		s := newSlot()
+		o.idx.ints[o.keyI[r]] = s
+		return s, true
+	}
+	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.arena.keys, r)
+	if s, ok := o.idx.bytes[string(o.keyBuf)]; ok {
+		return s, false
+	}
+	s := newSlot()
+	o.idx.bytes[string(o.keyBuf)] = s
+	return s, true
+}
+
+func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
+	rec := b.Rec
+	if err := o.resolve(rec.Schema()); err != nil {
+		return err
+	}
+	n := int(rec.NumRows())
+	var keyValid arrow.Array
+	if o.fast {
+		kc := rec.Column(o.keyIdx[0])
+		if kc.NullN() > 0 {
+			keyValid = kc
+		}
+		o.keyI = o.keyI[:0]
+		for r := 0; r < n; r++ {
+			if kc.IsValid(r) {
+				o.keyI = append(o.keyI, intAt(kc, r))
+			} else {
+				o.keyI = append(o.keyI, 0)
+			}
+		}
+	}
+	if cap(o.slots) < n {
+		o.slots = make([]int32, n)
+	}
+	slots := o.slots[:n]
+	o.gen++
+	type change struct{ slot, shadow int32 }
+	var changes []change
+	for r := 0; r < n; r++ {
+		s, created := o.lookup(rec, r, keyValid)
+		if created && b.Op(r) == Retract {
+			return fmt.Errorf("retraction of a row never inserted (group %d)", s)
+		}
+		if !o.spec.EmitAtEnd && o.touched[s] != o.gen {
+			o.touched[s] = o.gen
+			shadow := int32(-1)
+			if !created && o.arena.acc.count[s] > 0 {
+				shadow = o.arena.alloc()
+				o.arena.copySlot(shadow, s)
+			}
+			changes = append(changes, change{s, shadow})
+		}
+		if b.Op(r) == Retract {
+			if err := o.arena.acc.retract(rec, r, s); err != nil {
+				return err
+			}
+			slots[r] = -1
+			continue
+		}
+		slots[r] = s
+	}
+	if err := o.arena.acc.add(rec, slots); err != nil {
+		return err
+	}
+	if o.spec.EmitAtEnd || len(changes) == 0 {
+		return nil
+	}
+	var rows []int32
+	var ops []Op
+	for _, c := range changes {
+		oldLive, newLive := c.shadow >= 0, o.arena.acc.count[c.slot] > 0
+		if oldLive && newLive && o.arena.acc.sameOutput(c.shadow, c.slot) {
+			continue
+		}
+		if oldLive {
+			rows, ops = append(rows, c.shadow), append(ops, Retract)
+		}
+		if newLive {
+			rows, ops = append(rows, c.slot), append(ops, Insert)
+		}
+	}
+	defer func() {
+		for _, c := range changes {
+			if c.shadow >= 0 {
+				o.arena.release([]int32{c.shadow})
+			}
+		}
+	}()
+	if len(rows) == 0 {
+		return nil
+	}
+	return o.TC.Out.Emit(ctx, Batch{Rec: o.build(rows), Ops: ops})
+}
+
+func (o *groupAggOp) build(slots []int32) arrow.RecordBatch {
+	cols := o.arena.keyColumns(slots)
+	cols = append(cols, o.arena.acc.output(o.aggFields, slots)...)
+	return columnar.Record(o.out, cols, len(slots))
+}
+
+func (o *groupAggOp) ProcessWatermark(context.Context, watermark.Time) error { return nil }
+
+// Finish emits the final rows of a backfill.
+func (o *groupAggOp) Finish(ctx context.Context) error {
+	if !o.spec.EmitAtEnd || o.idx == nil {
+		return nil
+	}
+	var live []int32
+	for _, s := range o.idx.slots {
+		if o.arena.acc.count[s] > 0 {
+			live = append(live, s)
+		}
+	}
+	for start := 0; start < len(live); start += 8192 {
+		end := min(start+8192, len(live))
+		if err := o.TC.Out.Emit(ctx, Inserts(o.build(live[start:end]))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
