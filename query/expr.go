@@ -19,6 +19,48 @@ type Expr interface {
 	Eval(rec arrow.RecordBatch) (arrow.Array, error)
 	// String renders the expression as SQL, for EXPLAIN and messages.
 	String() string
+	// Children returns the direct sub-expressions (nil for leaves), and
+	// WithChildren a copy of the node with them replaced (same count, same
+	// order). Every analysis and rewrite (Transform, folding, pushdown,
+	// GROUP BY matching) walks expressions through these two methods only.
+	Children() []Expr
+	WithChildren(children []Expr) (Expr, error)
+}
+
+// Transform rewrites e bottom-up: f sees each node after its children were
+// transformed, and returns the node to use in its place.
+func Transform(e Expr, f func(Expr) (Expr, error)) (Expr, error) {
+	kids := e.Children()
+	if len(kids) > 0 {
+		changed := false
+		out := make([]Expr, len(kids))
+		for i, k := range kids {
+			nk, err := Transform(k, f)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = nk
+			changed = changed || nk != k
+		}
+		if changed {
+			var err error
+			if e, err = e.WithChildren(out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f(e)
+}
+
+// Walk calls f for e and every sub-expression, parents first, while f
+// returns true.
+func Walk(e Expr, f func(Expr) bool) {
+	if !f(e) {
+		return
+	}
+	for _, k := range e.Children() {
+		Walk(k, f)
+	}
 }
 
 // ColumnRef reads column Index of the input.
@@ -28,8 +70,10 @@ type ColumnRef struct {
 	Typ   arrow.DataType
 }
 
-func (c *ColumnRef) Type() arrow.DataType { return c.Typ }
-func (c *ColumnRef) String() string       { return quoteIdent(c.Name) }
+func (c *ColumnRef) Type() arrow.DataType              { return c.Typ }
+func (c *ColumnRef) Children() []Expr                  { return nil }
+func (c *ColumnRef) WithChildren([]Expr) (Expr, error) { return c, nil }
+func (c *ColumnRef) String() string                    { return quoteIdent(c.Name) }
 func (c *ColumnRef) Eval(rec arrow.RecordBatch) (arrow.Array, error) {
 	if c.Index >= int(rec.NumCols()) {
 		return nil, fmt.Errorf("column %d (%s) out of range of a %d-column batch", c.Index, c.Name, rec.NumCols())
