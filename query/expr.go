@@ -98,7 +98,7 @@ type Scope interface {
 func quoteIdent(s string) string {
 	plain := s != ""
 	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+		if r != '_' && (r < 'a' || r > 'z') && (i == 0 || r < '0' || r > '9') {
 			plain = false
 			break
 		}

@@ -61,17 +61,24 @@ fi
 # Services and tools the tests need. Each is installed if missing and started
 # here, so that no test is skipped for want of it.
 #
-# MinIO (a later issue, with storage/ S3): install the pinned minio server
-# binary, start it on 127.0.0.1 with a temporary data directory, wait for
-# /minio/health/ready, export the endpoint and credentials for the S3 tests,
-# and stop it on exit (trap).
-#
 # Chromium (a later issue, with ui/): Debian's chromium package
 # (apt-get update && apt-get install -y chromium) driven by playwright-core
 # with executablePath /usr/bin/chromium. A test tool's own browser download
 # (npx playwright install) cannot work here: only the package registries are
 # reachable.
 # ---------------------------------------------------------------------------
+
+# MinIO, a real S3 server for the S3 tests of storage/: scripts/minio.sh
+# builds the pinned server into ~/.cache/weir/ once (a few minutes), starts
+# it on 127.0.0.1 with a free port and a temporary data directory, polls
+# /minio/health/ready and exports WEIR_TEST_S3_ENDPOINT and the AWS_*
+# settings; the trap stops it and removes its data however the script ends.
+# Under CI=true the S3 tests fail, rather than skip, without it.
+section "minio"
+# shellcheck source=scripts/minio.sh
+source scripts/minio.sh
+trap minio_stop EXIT
+minio_start
 
 section "go test"
 go test -count=1 ./...

@@ -34,7 +34,8 @@ type Store interface {
 	// Create starts writing the object at key. Nothing is visible under key
 	// until Commit; Abort (or a failed Commit) leaves nothing behind. With
 	// IfAbsent, Commit fails with ErrExists if key exists — atomically, so
-	// that two writers racing for a key cannot both succeed.
+	// that two writers racing for a key cannot both succeed. ctx bounds the
+	// whole write: once it is done, Write and Commit fail.
 	Create(ctx context.Context, key string, opts CreateOptions) (Writer, error)
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
@@ -53,7 +54,8 @@ type Writer interface {
 	io.Writer
 	// Commit makes the object visible under its key, atomically.
 	Commit(ctx context.Context) error
-	// Abort discards what was written. It is a no-op after Commit.
+	// Abort discards what was written. It is a no-op after Commit, and
+	// Commit fails after it.
 	Abort(ctx context.Context) error
 }
 
