@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -296,6 +297,9 @@ func (o *sessionAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 				}
 				s.gone = true
 				o.nSessions--
+				// Merged away: its old row, if emitted, is retracted (olds);
+				// it must not be inserted again. The target carries its rows.
+				updates = slices.DeleteFunc(updates, func(x *session) bool { return x == s })
 			}
 			ks.list = append(ks.list[:first+1], ks.list[last+1:]...)
 		}

@@ -87,7 +87,7 @@ go test -count=1 ./...
 # trackers). -short keeps the randomized suites to a size the slower race
 # build finishes in reasonable time.
 race_pkgs=()
-for dir in dataflow watermark; do
+for dir in dataflow watermark storage; do
 	if [[ -d "$dir" ]] && [[ -n "$(find "$dir" -name '*.go' -type f -print -quit)" ]]; then
 		race_pkgs+=("./$dir/...")
 	fi
