@@ -165,3 +165,26 @@ func TestKeyGroupRanges(t *testing.T) {
 		}
 	}
 }
+
+// A source's range applies before lateness: a record outside [From, To)
+// does not raise its split's maximum, so it cannot make another late.
+func TestSourceRangeBeforeLateness(t *testing.T) {
+	src := &bounded.Memory{Sch: testSchema, Parts: [][]arrow.RecordBatch{
+		{rows([3]int64{1, 100, 1} /* outside */, [3]int64{2, 10, 2}, [3]int64{3, 20, 3}, [3]int64{4, 5, 4} /* outside */)},
+	}}
+	g := dataflow.NewGraph(1)
+	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts",
+		From: watermark.Time(8_000_000), To: watermark.Time(50_000_000)})
+	out := in.Collect("out")
+	late := in.Late().Collect("late")
+	job, _ := dataflow.NewJob(g, dataflow.JobOptions{})
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := collectInts(out, 2); !equal(got, []int64{2, 3}) {
+		t.Errorf("in range = %v, want [2 3]", got)
+	}
+	if got := collectInts(late, 2); len(got) != 0 {
+		t.Errorf("late = %v, want none (the record at 100 s was outside the range)", got)
+	}
+}

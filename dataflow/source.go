@@ -88,7 +88,16 @@ type SourceSpec struct {
 	MaxOpenSplits int
 	// Start resumes splits by ID from saved states (a checkpoint).
 	Start map[string]SplitState
+	// From and To, when not zero (zero means open), keep only records with
+	// From ≤ event time < To. The
+	// range applies to each split's sequence before lateness is decided, so
+	// the records outside it influence nothing: a backfill of [from, to) is
+	// the run over exactly those records, whatever the source could skip.
+	From, To watermark.Time
 }
+
+// hasRange reports whether the spec restricts event times.
+func (s *SourceSpec) hasRange() bool { return s.From != 0 || s.To != 0 }
 
 var errSplitDone = io.EOF
 

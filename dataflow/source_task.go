@@ -251,6 +251,12 @@ func (r *sourceRunner) deliver(ctx context.Context, t *task, i int, rec arrow.Re
 	if err != nil {
 		return fmt.Errorf("source %q: event time column %q: %w", r.node.Name, r.spec.EventTime, err)
 	}
+	if r.spec.hasRange() {
+		if rec, ts, err = r.clip(rec, col, ts); err != nil || rec == nil {
+			return err
+		}
+		n = int(rec.NumRows())
+	}
 	if cap(r.verdicts) < n {
 		r.verdicts = make([]watermark.Verdict, n)
 	}
@@ -297,6 +303,41 @@ func (r *sourceRunner) deliver(ctx context.Context, t *task, i int, rec arrow.Re
 		return err
 	}
 	return t.emit(ctx, 0, LatePort, Inserts(late))
+}
+
+// clip keeps the rows of rec whose event time is in [From, To) (nil when
+// none is). Rows with a NULL event time stay, to be counted as such.
+func (r *sourceRunner) clip(rec arrow.RecordBatch, col int, ts []int64) (arrow.RecordBatch, []int64, error) {
+	from, to := int64(r.spec.From), int64(r.spec.To)
+	if from == 0 {
+		from = int64(watermark.MinTime)
+	}
+	if to == 0 {
+		to = int64(watermark.MaxTime)
+	}
+	tcol := rec.Column(col)
+	keep := r.onTime[:0]
+	for i, t := range ts {
+		if (t >= from && t < to) || tcol.IsNull(i) {
+			keep = append(keep, int32(i))
+		}
+	}
+	r.onTime = keep
+	switch len(keep) {
+	case 0:
+		return nil, nil, nil
+	case len(ts):
+		return rec, ts, nil
+	}
+	out, err := columnar.TakeRecord(rec, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := make([]int64, len(keep))
+	for i, j := range keep {
+		kept[i] = ts[j]
+	}
+	return out, kept, nil
 }
 
 // barrier records the split positions for checkpoint b and sends it on.
