@@ -49,12 +49,10 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 	r.tracker = watermark.NewTracker(n)
 	r.metrics.SplitsTotal.Store(int64(n))
 	if n == 0 {
-		if r.spec.Live {
-			if err := t.idle(); err != nil {
-				return err
-			}
-			return r.waitLive(ctx, t)
-		}
+		// Splits are enumerated once, when the job starts, so a subtask
+		// without any has nothing to wait for: it ends, and its +inf holds
+		// no window back. (Sources that discover splits later, such as
+		// Kafka partitions, will keep such subtasks alive instead.)
 		r.finished.Store(true)
 		return t.end(ctx)
 	}
@@ -166,20 +164,6 @@ func (r *sourceRunner) run(ctx context.Context, t *task) error {
 	r.finished.Store(true)
 	r.job.coord.sourceFinished(r.splitStates())
 	return t.end(ctx)
-}
-
-// waitLive keeps a live subtask without splits alive, answering barriers.
-func (r *sourceRunner) waitLive(ctx context.Context, t *task) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case b := <-r.barriers:
-			if err := r.barrier(ctx, t, b); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 func (r *sourceRunner) finishedCount() int {
