@@ -17,8 +17,9 @@ import (
 // it holds the footer of most files, so that opening a file costs one request.
 const footerRead = 64 << 10
 
-// maxFooter bounds the footer size this reader accepts.
-const maxFooter = 256 << 20
+// maxFooter bounds the footer size this reader accepts (the largest real
+// footers, of files with many row groups and columns, take a few MiB).
+const maxFooter = 64 << 20
 
 // fileMeta is what a source knows about one file after reading its footer.
 type fileMeta struct {
@@ -102,6 +103,10 @@ func (s *Source) openFile(ctx context.Context, info storage.ObjectInfo) (fm *fil
 			return nil, err
 		}
 		fb = footerBytes{off: size - 8 - footerLen, data: data}
+	}
+	footerStart := size - 8 - footerLen
+	if err := checkThrift(fb.data[footerStart-fb.off : size-8-fb.off]); err != nil {
+		return nil, fmt.Errorf("%w: footer: %v", ErrCorrupt, err)
 	}
 	open := func(fb footerBytes, size int64) (*parquet.File, error) {
 		return parquet.OpenFile(fb, size,

@@ -114,6 +114,9 @@ func (s *Source) loadPageIndex(ctx context.Context, f *fileMeta, offs, cols [][2
 		if err != nil {
 			return nil, err
 		}
+		if checkThrift(b) != nil {
+			continue // a page index that does not decode is ignored
+		}
 		if w.column {
 			ci := new(format.ColumnIndex)
 			if thrift.Unmarshal(&proto, b, ci) == nil {

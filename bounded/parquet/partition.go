@@ -27,6 +27,9 @@ type Partitioning struct {
 	// value is a decimal integer, date32 when every value is YYYY-MM-DD,
 	// string otherwise.
 	Types map[string]arrow.DataType
+	// Prefix is the part of the keys that is the table's location, not
+	// partitions ("warehouse/db=sales/bids/"): its segments are skipped.
+	Prefix string
 }
 
 const hiveNull = "__HIVE_DEFAULT_PARTITION__"
@@ -67,7 +70,7 @@ func partitionColumns(keys []string, opts Partitioning) (names []string, types [
 	index := map[string]int{}
 	raw := make([]map[string]string, len(keys))
 	for i, key := range keys {
-		ks, vs := hiveValues(key)
+		ks, vs := hiveValues(strings.TrimPrefix(key, opts.Prefix))
 		raw[i] = map[string]string{}
 		for j, k := range ks {
 			if prev, dup := raw[i][k]; dup && prev != vs[j] {

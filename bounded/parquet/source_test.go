@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -360,5 +362,64 @@ func TestDataflowJob(t *testing.T) {
 	}
 	if p := src.Progress().Snapshot(); p.SplitsDone != 3 || p.RowsDone != p.RowsTotal || p.RowsOut != 25_000 {
 		t.Errorf("progress %+v", p)
+	}
+}
+
+func TestOpenURL(t *testing.T) {
+	type row struct {
+		V int64 `parquet:"v"`
+	}
+	name := fmt.Sprintf("parquet-open-%d", time.Now().UnixNano())
+	defer storage.DropMemory(name)
+	m := storage.NamedMemory(name)
+	ctx := context.Background()
+	for key, rows := range map[string][]row{
+		"wh/db=x/t/day=1/a.parquet": {{1}, {2}},
+		"wh/db=x/t/day=2/b.parquet": {{3}},
+		"wh/db=x/t/day=2/_SUCCESS":  nil,
+		"wh/db=x/other.parquet":     {{9}},
+	} {
+		data := []byte{}
+		if rows != nil {
+			data = writeParquet(t, rows)
+		}
+		if err := storage.Put(ctx, m, key, data, storage.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := Open(ctx, "mem://"+name+"/wh/db=x/t/", Options{Partitions: Partitioning{Hive: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fieldList(src.Schema()); got != "v: int64, day: int64" {
+		t.Errorf("schema %s (db=x is the table's location, not a partition)", got)
+	}
+	recs, err := readSource(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(columnValues(t, recs, "day"), " "); got != "1 1 2" {
+		t.Errorf("days %s", got)
+	}
+	src, err = Open(ctx, "mem://"+name+"/wh/db=x/t/day=*/*.parquet", Options{Filter: Filter{And: []Pred{{Column: "v", Op: Gt, Value: 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := readSource(t, src); countRows(recs) != 2 {
+		t.Errorf("glob with filter: %d rows, want 2", countRows(recs))
+	}
+	if _, err := Open(ctx, "mem://"+name+"/nothing/*.parquet", Options{}); err == nil || !strings.Contains(err.Error(), "no files match") {
+		t.Errorf("no match: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f.parquet"), writeParquet(t, []row{{7}}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err = Open(ctx, "file://"+filepath.ToSlash(dir)+"/*.parquet", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := readSource(t, src); countRows(recs) != 1 {
+		t.Errorf("file URL: %d rows", countRows(recs))
 	}
 }

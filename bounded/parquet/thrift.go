@@ -5,20 +5,28 @@ import (
 	"fmt"
 )
 
-// parquet-go v0.32 declares KeyValue.value (field 2) required, where the
-// format has it optional, and so refuses footers of valid files whose
-// key-value metadata has a key without a value (Arrow C++ writes them for
-// column chunks). repairKeyValues rewrites such a footer with an empty
-// value where one is missing; New uses it only after parquet-go refused a
-// footer. The alternative, forking the footer decoder, was rejected: the
-// rest of parquet-go needs its own metadata types.
+// This file walks Thrift compact protocol (the encoding of Parquet's footer,
+// page headers and page index; see thrift-compact-protocol.md) without
+// decoding it, for two jobs parquet-go's decoder does not do:
 //
-// The footer is Thrift compact protocol (see the Thrift spec,
-// thrift-compact-protocol.md). The walker below copies it byte for byte,
-// checking every length against the input, and knows just enough of the
-// Parquet structs to find the KeyValue lists: FileMetaData field 5, and
-// ColumnMetaData field 8 of ColumnChunk field 3 of RowGroup field 1 of
-// FileMetaData field 4.
+//   - checkThrift bounds what decoding will allocate. parquet-go's decoder
+//     makes a slice of the length a list declares (up to 2^31 elements)
+//     before reading any element, so a few corrupt bytes could ask for
+//     gigabytes. The walker checks that every list fits in the bytes left
+//     and that all lists together stay within a budget proportional to the
+//     input.
+//   - repairKeyValues: parquet-go v0.32 declares KeyValue.value (field 2)
+//     required, where the format has it optional, and so refuses footers of
+//     valid files whose key-value metadata has a key without a value (Arrow
+//     C++ writes them for column chunks). The walker rewrites such a footer
+//     with an empty value where one is missing; New uses it only after
+//     parquet-go refused a footer. Forking the footer decoder was rejected:
+//     the rest of parquet-go needs its own metadata types.
+//
+// The walker copies its input byte for byte (when repairing), checking every
+// length against the input, and knows just enough of the Parquet structs to
+// find the KeyValue lists: FileMetaData field 5, and ColumnMetaData field 8
+// of ColumnChunk field 3 of RowGroup field 1 of FileMetaData field 4.
 
 // Compact protocol types.
 const (
@@ -70,12 +78,35 @@ var errThrift = errors.New("malformed thrift")
 type thriftWalker struct {
 	in    []byte
 	pos   int
+	copy  bool
 	out   []byte
 	fixes int
+	// cost estimates what decoding allocates: list elements weighted by
+	// their kind (a struct costs structCost, anything else 32 bytes).
+	cost int64
+}
+
+// structCost is a generous size of a decoded Parquet struct in memory (a
+// ColumnChunk, the largest, is well under it).
+const structCost = 1 << 10
+
+// checkThrift walks one struct of b and checks what decoding it would
+// allocate: at most 64 bytes per input byte, or 64 MiB for small inputs.
+// Legitimate metadata stays far below (a column chunk is tens of bytes
+// encoded and under a KiB decoded).
+func checkThrift(b []byte) error {
+	w := &thriftWalker{in: b}
+	if err := w.structure(tsOther, 0); err != nil {
+		return err
+	}
+	if budget := max(64<<20, 64*int64(len(b))); w.cost > budget {
+		return fmt.Errorf("%w: its lists would take %d bytes to decode", errThrift, w.cost)
+	}
+	return nil
 }
 
 func repairKeyValues(footer []byte) ([]byte, int, error) {
-	w := &thriftWalker{in: footer, out: make([]byte, 0, len(footer)+64)}
+	w := &thriftWalker{in: footer, copy: true, out: make([]byte, 0, len(footer)+64)}
 	if err := w.structure(tsFile, 0); err != nil {
 		return nil, 0, err
 	}
@@ -91,7 +122,9 @@ func (w *thriftWalker) byte() (byte, error) {
 	}
 	b := w.in[w.pos]
 	w.pos++
-	w.out = append(w.out, b)
+	if w.copy {
+		w.out = append(w.out, b)
+	}
 	return b, nil
 }
 
@@ -114,7 +147,9 @@ func (w *thriftWalker) skip(n uint64) error {
 	if n > uint64(len(w.in)-w.pos) {
 		return errThrift
 	}
-	w.out = append(w.out, w.in[w.pos:w.pos+int(n)]...)
+	if w.copy {
+		w.out = append(w.out, w.in[w.pos:w.pos+int(n)]...)
+	}
 	w.pos += int(n)
 	return nil
 }
@@ -130,7 +165,7 @@ func (w *thriftWalker) structure(k tstruct, depth int) error {
 		}
 		b := w.in[w.pos]
 		if b == ctStop {
-			if k == tsKeyValue && !hasValue {
+			if k == tsKeyValue && !hasValue && w.copy {
 				// field 2 (long form: type BINARY, zigzag id 4), empty.
 				w.out = append(w.out, ctBinary, 4, 0)
 				w.fixes++
@@ -189,8 +224,14 @@ func (w *thriftWalker) value(typ byte, k tstruct, depth int) error {
 				return err
 			}
 		}
-		if n > uint64(len(w.in)) {
+		// Every element takes at least one byte.
+		if n > uint64(len(w.in)-w.pos) {
 			return errThrift
+		}
+		if elem == ctStruct {
+			w.cost += int64(n) * structCost
+		} else {
+			w.cost += int64(n) * 32
 		}
 		for range n {
 			if elem == ctTrue || elem == ctFalse {
@@ -209,9 +250,10 @@ func (w *thriftWalker) value(typ byte, k tstruct, depth int) error {
 		if err != nil || n == 0 {
 			return err
 		}
-		if n > uint64(len(w.in)) {
+		if n > uint64(len(w.in)-w.pos) {
 			return errThrift
 		}
+		w.cost += int64(n) * 64
 		kv, err := w.byte()
 		if err != nil {
 			return err
