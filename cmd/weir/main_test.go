@@ -59,16 +59,10 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{"weir serve: not built yet"},
 		},
 		{
-			name:       "query is not built yet",
-			args:       []string{"query", "--mode", "live", "--for", "1s", "--format", "jsonl", "SELECT 1"},
-			wantCode:   2,
-			wantStderr: []string{"weir query: not built yet"},
-		},
-		{
 			name:       "query rejects an unknown mode",
 			args:       []string{"query", "--mode", "sideways", "SELECT 1"},
 			wantCode:   2,
-			wantStderr: []string{`--mode must be backfill or live, not "sideways"`},
+			wantStderr: []string{`--mode: unknown mode "sideways" (backfill or live)`},
 		},
 		{
 			name:       "query needs SQL",
@@ -173,5 +167,36 @@ func TestBenchNexmarkOutput(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"bench", "nexmark", "--query", "q42"}, &stdout, &stderr); code == 0 {
 		t.Error("unknown query: want a non-zero exit")
+	}
+}
+
+// TestQueryFormats runs SQL through "weir query" in a fresh workspace.
+func TestQueryFormats(t *testing.T) {
+	ws := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "jsonl", "SELECT 1 AS one, 'x' AS s"}, `{"one":1,"s":"x"}` + "\n"},
+		{[]string{"--format", "csv", "SELECT 1 AS one, 'x' AS s"}, "one,s\n1,x\n"},
+		{[]string{"SELECT 1 AS one, 'x' AS s"}, "one | s\n----+--\n1   | x\n(1 row)\n"},
+		{[]string{"--mode", "live", "--format", "csv", "SELECT 2 AS two"}, "op,two\n+,2\n"},
+		{[]string{"--mode", "live", "--format", "jsonl", "SELECT 2 AS two"}, `{"op":"+","two":2}` + "\n"},
+		{[]string{"CREATE TABLE b () WITH (live = 'nexmark://bids?events=5000', event_time = 'date_time'); SELECT count(*) AS n FROM b"},
+			"CREATE TABLE\nn\n----\n4600\n(1 row)\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"query", "--workspace", ws}, tc.args...)
+		if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+			t.Fatalf("weir %v = %d\n%s", args, code, &stderr)
+		}
+		if stdout.String() != tc.want {
+			t.Errorf("weir %v:\n%s\nwant\n%s", args, &stdout, tc.want)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"query", "--workspace", ws, "SELECT nope FROM b"}, &stdout, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), `column "nope" does not exist`) || !strings.Contains(stderr.String(), "line 1, column 8") {
+		t.Errorf("bad SQL: exit %d, stderr:\n%s", code, &stderr)
 	}
 }

@@ -2,31 +2,43 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"time"
+
+	"github.com/weirdata/weir/query"
 )
 
 // runQuery is "weir query": it runs SQL statements from the arguments or a
 // file, printing the final table of a backfill, or the changelog of a live run
 // as it arrives (until --for elapses or the process is interrupted).
-func runQuery(_ context.Context, args []string, _, stderr io.Writer) error {
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("query",
 		"weir query [--workspace DIR] [--mode backfill|live] [--from T] [--to T] [--for D]\n"+
 			"\t           [--format table|csv|jsonl] [-f FILE | 'SQL; SQL; ...']", stderr)
-	workspace := fs.String("workspace", "", "workspace `DIR` (default: a local workspace directory)")
+	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	mode := fs.String("mode", "backfill", "query `MODE`: backfill (history in [from, to)) or live (history from --from on, then the live feed)")
 	from := fs.String("from", "", "start of the event-time range, an RFC 3339 timestamp `T`")
 	to := fs.String("to", "", "end (exclusive) of a backfill's event-time range, an RFC 3339 timestamp `T`")
 	runFor := fs.Duration("for", 0, "stop a live run after `D` (0: until interrupted)")
 	format := fs.String("format", "table", "output `FORMAT`: table, csv or jsonl")
 	file := fs.String("f", "", "read SQL from `FILE` instead of the arguments")
+	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	switch *mode {
-	case "backfill", "live":
-	default:
-		return usagef(fs, "--mode must be backfill or live, not %q", *mode)
+	opts := query.RunOptions{Parallelism: *parallelism}
+	var err error
+	if opts.Mode, err = query.ParseMode(*mode); err != nil {
+		return usagef(fs, "--mode: %v", err)
+	}
+	if opts.From, err = parseTime(*from); err != nil {
+		return usagef(fs, "--from: %v", err)
+	}
+	if opts.To, err = parseTime(*to); err != nil {
+		return usagef(fs, "--to: %v", err)
 	}
 	switch *format {
 	case "table", "csv", "jsonl":
@@ -36,6 +48,44 @@ func runQuery(_ context.Context, args []string, _, stderr io.Writer) error {
 	if (*file == "") == (fs.NArg() == 0) {
 		return usagef(fs, "give SQL either with -f FILE or as an argument")
 	}
-	_, _, _, _ = workspace, from, to, runFor
-	return fmt.Errorf("weir query: %w (SQL lands in a later issue)", errNotBuilt)
+	sql := fs.Arg(0)
+	if *file != "" {
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		sql = string(b)
+	}
+	eng, err := openEngine(ctx, *workspace)
+	if err != nil {
+		return err
+	}
+	if *runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, *runFor, errRunFor)
+		defer cancel()
+	}
+	out := newPrinter(stdout, *format, opts.Mode == query.Live)
+	err = eng.Execute(ctx, sql, opts, out)
+	if errors.Is(err, errRunFor) || errors.Is(context.Cause(ctx), errRunFor) {
+		err = nil // --for elapsed: a normal end of a live run
+	}
+	if ferr := out.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+var errRunFor = errors.New("--for elapsed")
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (use RFC 3339: 2026-01-01T00:00:00Z)", s)
 }

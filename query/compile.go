@@ -1,0 +1,274 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/watermark"
+)
+
+// RunOptions are chosen per run, never in the SQL text (DESIGN §3).
+type RunOptions struct {
+	Mode Mode
+	// From and To bound the event time of the history read ([From, To));
+	// zero is open. In live mode From is where history starts.
+	From, To time.Time
+	// Parallelism of every operator (default 2).
+	Parallelism int
+}
+
+// compiler turns a logical plan into a dataflow graph. It never runs it.
+type compiler struct {
+	ctx   context.Context
+	eng   *Engine
+	opts  RunOptions
+	g     *dataflow.Graph
+	n     int
+	scans []string // source node names, for progress
+	// bounded is false once a source is unbounded (a live feed).
+	bounded bool
+}
+
+func newCompiler(ctx context.Context, eng *Engine, opts RunOptions) *compiler {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 2
+	}
+	return &compiler{ctx: ctx, eng: eng, opts: opts, g: dataflow.NewGraph(opts.Parallelism), bounded: true}
+}
+
+func (c *compiler) name(kind string) string {
+	c.n++
+	return fmt.Sprintf("%s#%d", kind, c.n)
+}
+
+func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
+	switch p := p.(type) {
+	case *scanPlan:
+		return c.scan(p)
+	case *valuesPlan:
+		src := &valuesSource{}
+		return c.g.Source(c.name("values"), dataflow.SourceSpec{Source: src, Parallelism: 1}), nil
+	case *filterPlan:
+		in, err := c.compile(p.input)
+		if err != nil {
+			return dataflow.Stream{}, err
+		}
+		cond := p.cond
+		return in.Filter(c.name("filter"), func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
+			arr, err := cond.Eval(rec)
+			if err != nil {
+				return nil, err
+			}
+			return selectTrue(arr, sel), nil
+		}), nil
+	case *projectPlan:
+		in, err := c.compile(p.input)
+		if err != nil {
+			return dataflow.Stream{}, err
+		}
+		exprs, out := p.exprs, p.out
+		return in.Map(c.name("project"), func(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+			cols := make([]arrow.Array, len(exprs))
+			for i, e := range exprs {
+				a, err := e.Eval(rec)
+				if err != nil {
+					return nil, err
+				}
+				cols[i] = a
+			}
+			return array.NewRecordBatch(out, cols, rec.NumRows()), nil
+		}), nil
+	case *windowPlan:
+		in, err := c.compile(p.input)
+		if err != nil {
+			return dataflow.Stream{}, err
+		}
+		if p.spec.kind == sessionWindow {
+			return dataflow.Stream{}, fmt.Errorf("SESSION windows must be grouped by their window")
+		}
+		return in.AssignWindows(c.name("window"), p.input.Schema().Field(p.spec.timeCol).Name, p.spec.assigner()), nil
+	case *aggregatePlan:
+		return c.aggregate(p)
+	case *unionPlan:
+		names := make([]string, p.Schema().NumFields())
+		for i, f := range p.Schema().Fields() {
+			names[i] = f.Name
+		}
+		var ins []dataflow.Input
+		for _, in := range p.inputs {
+			s, err := c.compile(in)
+			if err != nil {
+				return dataflow.Stream{}, err
+			}
+			ins = append(ins, s.Map(c.name("rename"), renameTo(p.Schema())))
+		}
+		return c.g.Union(c.name("union"), c.opts.Parallelism, ins...), nil
+	case *joinPlan:
+		return c.join(p)
+	case *sortPlan:
+		return dataflow.Stream{}, fmt.Errorf("ORDER BY and LIMIT apply to a whole result only (not inside a subquery)")
+	}
+	return dataflow.Stream{}, fmt.Errorf("internal: cannot compile %T", p)
+}
+
+func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
+	t := p.table
+	src, bounded, err := c.eng.openTable(c.ctx, t, SourceRequest{Mode: c.opts.Mode, From: c.opts.From, To: c.opts.To, Partitions: c.opts.Parallelism})
+	if err != nil {
+		return dataflow.Stream{}, fmt.Errorf("table %q: %w", t.Name, err)
+	}
+	if !bounded {
+		c.bounded = false
+	}
+	spec := dataflow.SourceSpec{
+		Source:      src,
+		EventTime:   t.EventTime,
+		Watermarks:  watermark.Strategy{Delay: time.Duration(t.WatermarkDelay)},
+		Parallelism: c.opts.Parallelism,
+	}
+	if c.opts.Mode == Live {
+		spec.Live = true
+		spec.Watermarks.IdleTimeout = time.Duration(t.IdleTimeout)
+	}
+	if t.EventTime != "" {
+		if !c.opts.From.IsZero() {
+			spec.From = watermark.FromTime(c.opts.From)
+		}
+		if !c.opts.To.IsZero() && c.opts.Mode == Backfill {
+			spec.To = watermark.FromTime(c.opts.To)
+		}
+	}
+	if !src.Schema().Equal(p.schema) {
+		return dataflow.Stream{}, fmt.Errorf("table %q: its data's schema changed since the query was planned", t.Name)
+	}
+	c.scans = append(c.scans, t.Name)
+	return c.g.Source(t.Name, spec), nil
+}
+
+func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {
+	in, err := c.compile(p.input)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	inSchema := p.input.Schema()
+	keys := make([]string, len(p.keys))
+	for i, k := range p.keys {
+		keys[i] = inSchema.Field(k).Name
+	}
+	aggs := make([]dataflow.Agg, len(p.aggs))
+	for i, a := range p.aggs {
+		aggs[i] = dataflow.Agg{Func: a.fn, As: a.name}
+		if a.arg >= 0 {
+			aggs[i].Column = inSchema.Field(a.arg).Name
+		}
+	}
+	par := c.opts.Parallelism
+	partition := keys
+	if len(keys) == 0 {
+		if p.fromColumns {
+			partition = []string{dataflow.WindowStartColumn}
+		} else {
+			par = 1 // one group: one subtask
+		}
+	}
+	keyed := in.KeyBy(partition...)
+	switch {
+	case p.window != nil:
+		return keyed.WindowAggregate(c.name("window-agg"), par, dataflow.WindowAggSpec{
+			Keys: keys, TimeColumn: inSchema.Field(p.window.timeCol).Name, Window: p.window.assigner(), Aggs: aggs,
+		}), nil
+	case p.fromColumns:
+		return keyed.WindowAggregate(c.name("window-agg"), par, dataflow.WindowAggSpec{Keys: keys, FromColumns: true, Aggs: aggs}), nil
+	}
+	return keyed.GroupAggregate(c.name("group-agg"), par, dataflow.GroupAggSpec{
+		Keys: keys, Aggs: aggs, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: p.input.props().updating,
+	}), nil
+}
+
+func (c *compiler) join(p *joinPlan) (dataflow.Stream, error) {
+	left, err := c.compile(p.left)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	right, err := c.compile(p.right)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	names := func(s *arrow.Schema, idx []int) []string {
+		out := make([]string, len(idx))
+		for i, j := range idx {
+			out[i] = s.Field(j).Name
+		}
+		return out
+	}
+	lk, rk := names(p.left.Schema(), p.leftKeys), names(p.right.Schema(), p.rightKeys)
+	lpart, rpart := lk, rk
+	if len(lk) == 0 {
+		lpart, rpart = []string{dataflow.WindowStartColumn}, []string{dataflow.WindowStartColumn}
+	}
+	return c.g.WindowJoin(c.name("window-join"), c.opts.Parallelism, left.KeyBy(lpart...), right.KeyBy(rpart...), dataflow.WindowJoinSpec{
+		LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: p.left.Schema(), RightSchema: p.right.Schema(),
+	}), nil
+}
+
+// renameTo returns a map that relabels a batch with schema s (same column
+// count and types; names and metadata from s).
+func renameTo(s *arrow.Schema) dataflow.MapFunc {
+	return func(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+		if int(rec.NumCols()) != s.NumFields() {
+			return nil, fmt.Errorf("expected %d columns, got %d", s.NumFields(), rec.NumCols())
+		}
+		cols := rec.Columns()
+		for i, f := range s.Fields() {
+			if !arrow.TypeEqual(f.Type, cols[i].DataType()) {
+				return nil, fmt.Errorf("column %q: expected %s, got %s", f.Name, TypeName(f.Type), TypeName(cols[i].DataType()))
+			}
+		}
+		return array.NewRecordBatch(s, cols, rec.NumRows()), nil
+	}
+}
+
+// selectTrue appends the indices of true (non-null) values to sel.
+func selectTrue(arr arrow.Array, sel []int32) []int32 {
+	switch a := arr.(type) {
+	case *array.Boolean:
+		for i := 0; i < a.Len(); i++ {
+			if a.Value(i) && a.IsValid(i) {
+				sel = append(sel, int32(i))
+			}
+		}
+	case *array.Null:
+	}
+	return sel
+}
+
+// valuesSource is the source of SELECT without FROM: one row, no columns.
+type valuesSource struct{}
+
+func (valuesSource) Schema() *arrow.Schema { return emptySchema }
+func (valuesSource) Splits(context.Context) ([]dataflow.Split, error) {
+	return []dataflow.Split{valuesSplit{}}, nil
+}
+
+type valuesSplit struct{}
+
+func (valuesSplit) ID() string { return "values" }
+func (valuesSplit) Open(context.Context, dataflow.Position) (dataflow.SplitReader, error) {
+	return &valuesReader{}, nil
+}
+
+type valuesReader struct{ done bool }
+
+func (r *valuesReader) Next(context.Context) (arrow.RecordBatch, dataflow.Position, error) {
+	if r.done {
+		return nil, 1, errEOF
+	}
+	r.done = true
+	return array.NewRecordBatch(emptySchema, nil, 1), 1, nil
+}
+func (r *valuesReader) Close() error { return nil }
