@@ -71,7 +71,13 @@ func evalRows(e Expr, rec arrow.RecordBatch, sel []int32) (arrow.Array, error) {
 		}
 		taken, err := columnar.Take(col, sel)
 		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", rec.ColumnName(i), err)
+			// A column type Take does not know (string_view, say): evaluate
+			// on the whole batch and keep the selected rows instead.
+			full, err := e.Eval(rec)
+			if err != nil {
+				return nil, err
+			}
+			return columnar.Take(full, sel)
 		}
 		cols[i] = taken
 	}
