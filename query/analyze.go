@@ -149,7 +149,7 @@ func IsConstant(e Expr) bool {
 	switch e.(type) {
 	case *Literal:
 		return true
-	case *ColumnRef:
+	case *ColumnRef, *slot:
 		return false
 	}
 	if _, ok := e.(Structural); !ok {

@@ -21,6 +21,12 @@ import (
 //
 // Untyped quoted literals that nothing coerces stay text (SELECT 'a'); a
 // bare NULL stays of type arrow.Null.
+//
+// Functions whose result depends on when or how often a query runs —
+// now(), current_timestamp, current_date, random(), clock_timestamp(), and
+// the literals 'now', 'today' — are refused with ErrUnsupported: weir
+// promises that a backfill and a live run of a query give identical
+// results, and that a job restored from a checkpoint repeats them.
 func BindExpr(text string, node *pg.Node, scope Scope) (e Expr, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -559,14 +565,20 @@ func (b *binder) unify(what string, es []Expr, poss []int) ([]Expr, kind, error)
 const maxBranches = 10000
 
 func (b *binder) caseExpr(x *pg.CaseExpr) (Expr, error) {
-	var arg Expr
+	var arg, operandExpr Expr
+	wrap := func(e Expr, _ func() string) Expr { return e }
 	if x.Arg != nil {
 		var err error
 		if arg, err = b.expr(x.Arg); err != nil {
 			return nil, err
 		}
+		// CASE x WHEN a … compares x with every a: evaluate it once.
+		var refs []Expr
+		operandExpr = b.normalize(arg, location(x.Arg))
+		refs, wrap = share(operandExpr)
+		arg = refs[0]
 	}
-	var whens, results []Expr
+	var whens, results, whenVals []Expr
 	var poss []int
 	for _, w := range x.Args {
 		cw := w.GetCaseWhen()
@@ -578,6 +590,7 @@ func (b *binder) caseExpr(x *pg.CaseExpr) (Expr, error) {
 			return nil, err
 		}
 		if arg != nil {
+			whenVals = append(whenVals, cond)
 			cond, err = b.operator("=", arg, cond, location(x.Arg), location(cw.Expr), location(cw.Expr))
 		} else {
 			cond, err = b.requireBool(cond, "CASE/WHEN", location(cw.Expr))
@@ -609,7 +622,18 @@ func (b *binder) caseExpr(x *pg.CaseExpr) (Expr, error) {
 	if x.Defresult != nil {
 		c.els = results[len(whens)]
 	}
-	return c, nil
+	return wrap(c, func() string {
+		var sb strings.Builder
+		sb.WriteString("CASE " + operandExpr.String())
+		for i, v := range whenVals {
+			sb.WriteString(" WHEN " + v.String() + " THEN " + c.thens[i].String())
+		}
+		if c.els != nil {
+			sb.WriteString(" ELSE " + c.els.String())
+		}
+		sb.WriteString(" END")
+		return sb.String()
+	}), nil
 }
 
 func (b *binder) coalesce(nodes []*pg.Node, pos int) (Expr, error) {
@@ -658,16 +682,19 @@ func (b *binder) nullIf(ln, rn *pg.Node, pos int) (Expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	// NULLIF(a, b) is CASE WHEN a = b THEN NULL ELSE a END, of a's type.
+	// NULLIF(a, b) is CASE WHEN a = b THEN NULL ELSE a END, of a's type,
+	// with a evaluated once.
 	l, r = b.normalize(l, location(ln)), b.normalize(r, location(rn))
-	eq, err := b.operator("=", l, r, location(ln), location(rn), pos)
-	if err != nil {
-		return nil, err
-	}
 	if l, err = b.coerce(l, kAny, location(ln)); err != nil {
 		return nil, err
 	}
-	return &caseExpr{whens: []Expr{eq}, thens: []Expr{nullLiteral(l.Type())}, els: l, typ: l.Type()}, nil
+	refs, wrap := share(l)
+	eq, err := b.operator("=", refs[0], r, location(ln), location(rn), pos)
+	if err != nil {
+		return nil, err
+	}
+	return wrap(&caseExpr{whens: []Expr{eq}, thens: []Expr{nullLiteral(l.Type())}, els: refs[0], typ: l.Type()},
+		func() string { return "NULLIF(" + l.String() + ", " + r.String() + ")" }), nil
 }
 
 func (b *binder) in(x *pg.A_Expr) (Expr, error) {
@@ -723,23 +750,36 @@ func (b *binder) in(x *pg.A_Expr) (Expr, error) {
 		}
 		return newInList(carg, lits, negate), nil
 	}
-	// x IN (a, b) is x = a OR x = b; x NOT IN (a, b) is x <> a AND x <> b.
+	// x IN (a, b) is x = a OR x = b; x NOT IN (a, b) is x <> a AND x <> b;
+	// x is evaluated once.
 	op := "="
 	if negate {
 		op = "<>"
 	}
+	refs, wrap := share(arg)
+	show := func() string {
+		parts := make([]string, len(items))
+		for i, it := range items {
+			parts[i] = it.String()
+		}
+		op := " IN ("
+		if negate {
+			op = " NOT IN ("
+		}
+		return operand(arg) + op + strings.Join(parts, ", ") + ")"
+	}
 	var terms []Expr
 	for i, it := range items {
-		t, err := b.operator(op, arg, it, allPos[0], poss[i], pos)
+		t, err := b.operator(op, refs[0], it, allPos[0], poss[i], pos)
 		if err != nil {
 			return nil, err
 		}
 		terms = append(terms, t)
 	}
 	if len(terms) == 1 {
-		return terms[0], nil
+		return wrap(terms[0], show), nil
 	}
-	return &logic{or: !negate, args: terms, src: src{b.text, pos}}, nil
+	return wrap(&logic{or: !negate, args: terms, src: src{b.text, pos}}, show), nil
 }
 
 func (b *binder) between(x *pg.A_Expr) (Expr, error) {
@@ -760,6 +800,29 @@ func (b *binder) between(x *pg.A_Expr) (Expr, error) {
 	negate := x.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN || x.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM
 	symmetric := x.Kind == pg.A_Expr_Kind_AEXPR_BETWEEN_SYM || x.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM
 	s := src{b.text, pos}
+	// The operand is compared twice (the bounds too, when SYMMETRIC):
+	// evaluate each once.
+	origArg, origLo, origHi := arg, lo, hi
+	show := func() string {
+		kw := " BETWEEN "
+		if negate {
+			kw = " NOT BETWEEN "
+		}
+		if symmetric {
+			kw += "SYMMETRIC "
+		}
+		return operand(origArg) + kw + operand(origLo) + " AND " + operand(origHi)
+	}
+	var wrap func(Expr, func() string) Expr
+	if symmetric {
+		var refs []Expr
+		refs, wrap = share(b.normalize(arg, apos), b.normalize(lo, lpos), b.normalize(hi, hpos))
+		arg, lo, hi = refs[0], refs[1], refs[2]
+	} else {
+		var refs []Expr
+		refs, wrap = share(b.normalize(arg, apos))
+		arg = refs[0]
+	}
 	// range is lo <= arg <= hi, or its negation arg < lo OR arg > hi.
 	rng := func(lo, hi Expr, lpos, hpos int) (Expr, error) {
 		geOp, leOp := ">=", "<="
@@ -777,14 +840,17 @@ func (b *binder) between(x *pg.A_Expr) (Expr, error) {
 		return &logic{or: negate, args: []Expr{ge, le}, src: s}, nil
 	}
 	fwd, err := rng(lo, hi, lpos, hpos)
-	if err != nil || !symmetric {
-		return fwd, err
+	if err != nil {
+		return nil, err
+	}
+	if !symmetric {
+		return wrap(fwd, show), nil
 	}
 	rev, err := rng(hi, lo, hpos, lpos)
 	if err != nil {
 		return nil, err
 	}
-	return &logic{or: !negate, args: []Expr{fwd, rev}, src: s}, nil
+	return wrap(&logic{or: !negate, args: []Expr{fwd, rev}, src: s}, show), nil
 }
 
 func (b *binder) like(x *pg.A_Expr) (Expr, error) {

@@ -86,6 +86,19 @@ func trueRows(cond Expr, rec arrow.RecordBatch, open []byte, nopen, n int) ([]in
 		return nil, err
 	}
 	vals, off := boolsOf(res)
+	vbits, voff := bitmapOf(res)
+	if sel == nil && off == 0 && voff == 0 {
+		// Word-wise: TRUE = value AND valid AND open.
+		hit := make([]byte, len(open))
+		for i := range hit {
+			h := vals[i] & open[i]
+			if vbits != nil {
+				h &= vbits[i]
+			}
+			hit[i] = h
+		}
+		return selected(hit, n), nil
+	}
 	var hits []int32
 	for r := 0; r < res.Len(); r++ {
 		row := r
@@ -94,7 +107,7 @@ func trueRows(cond Expr, rec arrow.RecordBatch, open []byte, nopen, n int) ([]in
 		} else if !bitutil.BitIsSet(open, r) {
 			continue
 		}
-		if res.IsValid(r) && bitutil.BitIsSet(vals, off+r) {
+		if (vbits == nil || bitutil.BitIsSet(vbits, voff+r)) && bitutil.BitIsSet(vals, off+r) {
 			hits = append(hits, int32(row))
 		}
 	}
@@ -239,40 +252,32 @@ func (c *coalesce) Eval(rec arrow.RecordBatch) (arrow.Array, error) {
 			return res, nil // the first argument has no NULLs
 		}
 		parts[k] = res
-		var still []int32
-		visit := func(row int, pos int) {
-			if res.IsValid(pos) {
-				which[row], at[row] = int16(k), int32(pos)
-			} else {
-				still = append(still, int32(row))
-			}
-		}
+		pv := validities([]arrow.Array{res})
+		// pos is where row r (the j-th open row) is in res.
+		pos := func(j int, r int32) int32 { return r }
 		switch {
 		case isLiteral(arg):
-			if rows == nil {
-				for i := 0; i < n; i++ {
-					visit(i, 0)
-				}
-			} else {
-				for _, r := range rows {
-					visit(int(r), 0)
-				}
-			}
-		case rows == nil:
-			for i := 0; i < n; i++ {
-				visit(i, i)
-			}
-		case !mayFail(arg):
-			for _, r := range rows {
-				visit(int(r), int(r))
-			}
-		default:
-			for j, r := range rows {
-				visit(int(r), j)
-			}
+			pos = func(int, int32) int32 { return 0 }
+		case rows != nil && mayFail(arg):
+			pos = func(j int, _ int32) int32 { return int32(j) }
 		}
-		if still == nil {
-			still = []int32{}
+		still := []int32{}
+		if rows == nil {
+			for i := range n {
+				if p := pos(i, int32(i)); pv.valid(0, p) {
+					which[i], at[i] = int16(k), p
+				} else {
+					still = append(still, int32(i))
+				}
+			}
+		} else {
+			for j, r := range rows {
+				if p := pos(j, r); pv.valid(0, p) {
+					which[r], at[r] = int16(k), p
+				} else {
+					still = append(still, r)
+				}
+			}
 		}
 		open = still
 	}

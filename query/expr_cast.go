@@ -1,6 +1,8 @@
 package query
 
 import (
+	"fmt"
+
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
@@ -134,4 +136,35 @@ func (c *cast) WithChildren(children []Expr) (Expr, error) {
 func (c *cast) SameOp(other Expr) bool {
 	o, ok := other.(*cast)
 	return ok && o.to == c.to && o.limit == c.limit && o.fields == c.fields
+}
+
+// Cast converts e to the SQL type to as CAST(e AS to) does (for the
+// planner: INSERT into a typed table, UNION ALL of different types). A
+// constant is converted at once, so a bad value fails here; a cast that
+// does not exist ("cannot cast type boolean to bigint") is an error.
+// Arrow types outside weir's SQL types convert to their family first.
+func Cast(e Expr, to arrow.DataType) (Expr, error) {
+	k := kindOf(to)
+	if k == kOther || k == kNull {
+		return nil, fmt.Errorf("cannot cast to type %s: %w", to, ErrUnsupported)
+	}
+	from := argKind(e)
+	if from == kOther {
+		from = normalizeKind(e.Type())
+	}
+	if !castable(from, k) {
+		return nil, fmt.Errorf("cannot cast type %s to %s", argTypeName(e), k)
+	}
+	if from == k && kindOf(e.Type()) == k && !isUntyped(e) {
+		return e, nil
+	}
+	if l, ok := e.(*Literal); ok {
+		return castLiteral(l, k, 0, intervalFullRange)
+	}
+	return newCast(e, k, 0, intervalFullRange, false, "", src{pos: -1}), nil
+}
+
+func isUntyped(e Expr) bool {
+	l, ok := e.(*Literal)
+	return ok && l.untyped
 }

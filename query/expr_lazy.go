@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -51,7 +52,7 @@ func evalRows(e Expr, rec arrow.RecordBatch, sel []int32) (arrow.Array, error) {
 	}
 	cols := make([]arrow.Array, rec.NumCols())
 	gather := make([]bool, len(cols))
-	if hasOpaque(e) {
+	if hasOpaque(e) || hasSlot(e) {
 		for i := range gather {
 			gather[i] = true
 		}
@@ -70,7 +71,13 @@ func evalRows(e Expr, rec arrow.RecordBatch, sel []int32) (arrow.Array, error) {
 		}
 		taken, err := columnar.Take(col, sel)
 		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", rec.ColumnName(i), err)
+			// A column type Take does not know (string_view, say): evaluate
+			// on the whole batch and keep the selected rows instead.
+			full, err := e.Eval(rec)
+			if err != nil {
+				return nil, err
+			}
+			return columnar.Take(full, sel)
 		}
 		cols[i] = taken
 	}
@@ -98,12 +105,45 @@ func hasOpaque(e Expr) bool {
 // selected lists the rows whose bit is set in bm (n bits at offset 0).
 func selected(bm []byte, n int) []int32 {
 	sel := make([]int32, 0, n)
-	for i := 0; i < n; i++ {
-		if bm[i>>3]&(1<<(i&7)) != 0 {
-			sel = append(sel, int32(i))
+	for j := 0; j*8 < n; j++ {
+		b := bm[j]
+		if j*8+8 > n {
+			b &= byte(1)<<(n-j*8) - 1
+		}
+		for b != 0 {
+			sel = append(sel, int32(j*8+bits.TrailingZeros8(b)))
+			b &= b - 1
 		}
 	}
 	return sel
+}
+
+// partValidity reads validity bitmaps of parts once, for per-row tests
+// without an interface call.
+type partValidity struct {
+	bits [][]byte
+	offs []int
+	all  []bool // no NULLs (or a nil part)
+}
+
+func validities(parts []arrow.Array) partValidity {
+	pv := partValidity{bits: make([][]byte, len(parts)), offs: make([]int, len(parts)), all: make([]bool, len(parts))}
+	for j, p := range parts {
+		if p == nil {
+			continue
+		}
+		if p.DataType().ID() == arrow.NULL {
+			pv.bits[j] = make([]byte, bitutil.BytesForBits(int64(p.Len())))
+			continue
+		}
+		pv.bits[j], pv.offs[j] = bitmapOf(p)
+		pv.all[j] = pv.bits[j] == nil
+	}
+	return pv
+}
+
+func (pv partValidity) valid(w int16, at int32) bool {
+	return pv.all[w] || bitutil.BitIsSet(pv.bits[w], pv.offs[w]+int(at))
 }
 
 // assemble builds n rows of type dt, row i being row at[i] of
@@ -114,8 +154,9 @@ func assemble(dt arrow.DataType, n int, parts []arrow.Array, which []int16, at [
 	}
 	valid := make([]byte, bitutil.BytesForBits(int64(n)))
 	nulls := 0
+	pv := validities(parts)
 	for i := 0; i < n; i++ {
-		if w := which[i]; w >= 0 && parts[w].IsValid(int(at[i])) {
+		if w := which[i]; w >= 0 && pv.valid(w, at[i]) {
 			bitutil.SetBit(valid, i)
 		} else {
 			nulls++
@@ -127,13 +168,16 @@ func assemble(dt arrow.DataType, n int, parts []arrow.Array, which []int16, at [
 	switch dt.ID() {
 	case arrow.BOOL:
 		out := make([]byte, bitutil.BytesForBits(int64(n)))
+		vals := make([][]byte, len(parts))
+		offs := make([]int, len(parts))
+		for j, p := range parts {
+			if p != nil {
+				vals[j], offs[j] = boolsOf(p)
+			}
+		}
 		for i := 0; i < n; i++ {
-			if w := which[i]; w >= 0 {
-				p := parts[w]
-				bits, off := boolsOf(p)
-				if p.IsValid(int(at[i])) && bitutil.BitIsSet(bits, off+int(at[i])) {
-					bitutil.SetBit(out, i)
-				}
+			if w := which[i]; w >= 0 && pv.valid(w, at[i]) && bitutil.BitIsSet(vals[w], offs[w]+int(at[i])) {
+				bitutil.SetBit(out, i)
 			}
 		}
 		return boolOut(out, n, valid, nulls), nil
@@ -146,7 +190,7 @@ func assemble(dt arrow.DataType, n int, parts []arrow.Array, which []int16, at [
 		}
 		b := newStrBuilder(n, 16*n)
 		for i := 0; i < n; i++ {
-			if w := which[i]; w >= 0 && parts[w].IsValid(int(at[i])) {
+			if w := which[i]; w >= 0 && pv.valid(w, at[i]) {
 				b.add(strsOf[w].at(int(at[i])))
 			} else {
 				b.end()

@@ -43,6 +43,10 @@ func fold(e Expr) (Expr, error) {
 		return foldCase(x)
 	case *coalesce:
 		return foldCoalesce(x)
+	case *slot:
+		return e, nil
+	case *let:
+		return foldLet(x)
 	}
 	kids := e.Children()
 	if len(kids) == 0 {
@@ -186,4 +190,25 @@ func foldCoalesce(c *coalesce) (Expr, error) {
 		return args[0], nil
 	}
 	return &coalesce{args: args, typ: c.typ}, nil
+}
+
+// foldLet folds a let's value and body; a constant value is substituted
+// into the body, which may then fold further.
+func foldLet(l *let) (Expr, error) {
+	v, err := fold(l.value)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := v.(*Literal); ok {
+		body, err := substitute(l.body, c, 0)
+		if err != nil {
+			return nil, err
+		}
+		return fold(body)
+	}
+	body, err := fold(l.body)
+	if err != nil {
+		return nil, err
+	}
+	return &let{value: v, body: body, show: l.show}, nil
 }

@@ -10,6 +10,9 @@ import (
 
 // Mathematical functions. Integer arguments of the double precision
 // functions convert implicitly (floor(5) is 5.0); abs and mod keep bigint.
+// round rounds halves away from zero, as Postgres rounds a numeric (its
+// float8 round goes to even; weir's NUMERIC is a float8 and round(2.5) = 3
+// is what the SQL's reader expects).
 // Errors are Postgres': "cannot take logarithm of zero", "cannot take
 // square root of a negative number", "value out of range: overflow".
 

@@ -73,6 +73,12 @@ func TestNormalize(t *testing.T) {
 		"CAST(dec AS text)":          "text: '123.45', NULL",
 		"u8":                         "uint8",
 	}
+	if got := FormatValue(cols[7], 0); got != "2026-01-01 00:00:00.123456" {
+		t.Errorf("FormatValue(timestamp[ns]) = %s", got)
+	}
+	if got := FormatValue(cols[6], 0); got != "123.45" {
+		t.Errorf("FormatValue(decimal) = %s", got)
+	}
 	for expr, want := range cases {
 		e, _, err := bindSQL(expr, rec.Schema())
 		if err != nil {

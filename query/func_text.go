@@ -711,8 +711,12 @@ func parseISOInterval(t, s string) (float64, error) {
 	return total, nil
 }
 
-// formatValue prints row i of a weir-typed array as Postgres' text output
-// ("NULL" for NULL; strings unquoted).
+// FormatValue prints row i of an array the way CAST(x AS text) does —
+// Postgres' text output with DateStyle ISO and TimeZone UTC: true,
+// 2026-01-01 10:00:00.5, 1 day 02:00:00, 0.30000000000000004 — and "NULL"
+// for NULL (strings are not quoted). Other Arrow types print as Arrow does.
+func FormatValue(a arrow.Array, i int) string { return formatValue(a, i) }
+
 func formatValue(a arrow.Array, i int) string {
 	if a.DataType().ID() == arrow.NULL || a.IsNull(i) {
 		return "NULL"
@@ -739,6 +743,14 @@ func formatValue(a arrow.Array, i int) string {
 		return formatDate(int64(a.(*array.Date32).Value(i)))
 	case kInterval:
 		return formatInterval(int64(a.(*array.Duration).Value(i)))
+	case kOther:
+		// An Arrow type of a SQL family (timestamp[ns], uint8): print it as
+		// its SQL type.
+		if kern := normalizeKernel(a.DataType()); kern != nil {
+			if v, err := kern(&kctx{args: []arrow.Array{array.NewSlice(a, int64(i), int64(i+1))}, n: 1}); err == nil {
+				return formatValue(v, 0)
+			}
+		}
 	}
 	return a.ValueStr(i)
 }
