@@ -208,9 +208,11 @@ func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {
 			}
 			continue
 		}
-		vals := columnar.Int64Values(col)
-		if col.DataType().ID() == arrow.INT32 || col.DataType().ID() == arrow.DATE32 {
+		var vals []int64
+		if id := col.DataType().ID(); id == arrow.INT32 || id == arrow.DATE32 {
 			vals = widen(columnar.Int32Values(col))
+		} else {
+			vals = columnar.Int64Values(col)
 		}
 		addInt(c, vals, col, slots, hasNulls)
 		if a.track && (c.fn == Min || c.fn == Max) {

@@ -6,9 +6,12 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/weirdata/weir/bounded"
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/internal/columnar"
 )
 
 func TestGroupAggregateChangelogFoldsToFinal(t *testing.T) {
@@ -67,5 +70,25 @@ func TestGroupAggregateOverChangelog(t *testing.T) {
 	// k=1 → 3 rows, k=2 → 1, k=3 → 2.
 	if got, want := strings.Join(fold(t, c), "\n"), "1 1 2\n2 1 3\n3 1 1"; got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Aggregates over narrower integer columns widen them (a regression: sum of
+// an int32 column read its buffer as int64).
+func TestAggregateInt32Column(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int32}}, nil)
+	b := array.NewInt32Builder(memory.DefaultAllocator)
+	b.AppendValues([]int32{1, 2, 3}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{columnar.Int64s([]int64{7, 7, 7}), b.NewArray()}, 3)
+	g := dataflow.NewGraph(1)
+	in := g.Source("src", dataflow.SourceSpec{Source: &bounded.Memory{Sch: schema, Parts: [][]arrow.RecordBatch{{rec}}}})
+	c := in.KeyBy("k").GroupAggregate("agg", 1, dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
+		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "v", As: "s"}, {Func: dataflow.Max, Column: "v", As: "m"}}}).Collect("out")
+	job, _ := dataflow.NewJob(g, dataflow.JobOptions{})
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(fold(t, c), "\n"); got != "7 6 3" {
+		t.Fatalf("got %q, want \"7 6 3\"", got)
 	}
 }

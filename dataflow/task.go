@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/weirdata/weir/watermark"
 )
@@ -200,7 +201,8 @@ func (t *task) run(ctx context.Context) (err error) {
 		// A panic inside an operator is a bug, but it must fail the job with
 		// a cause rather than take the process down.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: panic: %v", t.name(), r)
+			t.links[0].tc.Logger.Error("operator panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
 	for _, l := range t.links {

@@ -118,7 +118,11 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 
 func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	t := p.table
-	src, bounded, err := c.eng.openTable(c.ctx, t, SourceRequest{Mode: c.opts.Mode, From: c.opts.From, To: c.opts.To, Partitions: c.opts.Parallelism})
+	req := SourceRequest{Mode: c.opts.Mode, From: c.opts.From, To: c.opts.To, Partitions: c.opts.Parallelism, EventTime: t.EventTime}
+	if p.cols != nil {
+		req.Columns = p.columnNames()
+	}
+	src, bounded, err := c.eng.openTable(c.ctx, t, req)
 	if err != nil {
 		return dataflow.Stream{}, fmt.Errorf("table %q: %w", t.Name, err)
 	}
@@ -143,11 +147,17 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 			spec.To = watermark.FromTime(c.opts.To)
 		}
 	}
-	if !src.Schema().Equal(p.schema) {
-		return dataflow.Stream{}, fmt.Errorf("table %q: its data's schema changed since the query was planned", t.Name)
-	}
 	c.scans = append(c.scans, t.Name)
-	return c.g.Source(t.Name, spec), nil
+	s := c.g.Source(t.Name, spec)
+	want := p.Schema()
+	switch got := src.Schema(); {
+	case got.Equal(want):
+		return s, nil
+	case got.Equal(p.schema):
+		// The provider read every column: keep the used ones.
+		return s.Map(c.name("columns"), dataflow.Project(req.Columns...)), nil
+	}
+	return dataflow.Stream{}, fmt.Errorf("table %q: its data's schema changed since the query was planned", t.Name)
 }
 
 func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {

@@ -115,9 +115,13 @@ func (e *Engine) execute(ctx context.Context, i int, st Statement, opts RunOptio
 	return st.unsupportedAt(-1, "this statement (%s)", strings.SplitN(strings.TrimSpace(st.SQL()), " ", 2)[0])
 }
 
-// Plan binds a query and returns its logical plan (for tests and EXPLAIN).
+// plan binds a query and optimizes its logical plan.
 func (e *Engine) plan(ctx context.Context, st Statement, n *pg.Node) (Plan, error) {
-	return newBinder(ctx, e, st).bindQuery(n)
+	p, err := newBinder(ctx, e, st).bindQuery(n)
+	if err != nil {
+		return nil, err
+	}
+	return pruneColumns(p)
 }
 
 func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, opts RunOptions, sink Sink) error {

@@ -33,17 +33,46 @@ type planProps struct {
 
 func noProps() planProps { return planProps{timeCol: -1, winStart: -1, winEnd: -1} }
 
-// scanPlan reads a table.
+// scanPlan reads a table: all its columns, or cols (in table order).
 type scanPlan struct {
 	table   *TableDef
 	schema  *arrow.Schema // the table's full schema
-	timeCol int           // in schema, or −1
+	cols    []int         // the columns read (pruneColumns); nil = all
+	timeCol int           // in the output, or −1
+	out     *arrow.Schema
 }
 
-func (p *scanPlan) Schema() *arrow.Schema { return p.schema }
-func (p *scanPlan) Inputs() []Plan        { return nil }
+// Schema is the output: the columns read.
+func (p *scanPlan) Schema() *arrow.Schema {
+	if p.cols == nil {
+		return p.schema
+	}
+	if p.out == nil {
+		fields := make([]arrow.Field, len(p.cols))
+		for i, c := range p.cols {
+			fields[i] = p.schema.Field(c)
+		}
+		p.out = arrow.NewSchema(fields, nil)
+	}
+	return p.out
+}
+
+// columnNames are the names of the columns read.
+func (p *scanPlan) columnNames() []string {
+	s := p.Schema()
+	names := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		names[i] = f.Name
+	}
+	return names
+}
+
+func (p *scanPlan) Inputs() []Plan { return nil }
 func (p *scanPlan) describe() string {
 	s := "Scan " + p.table.Name
+	if p.cols != nil {
+		s += " [" + strings.Join(p.columnNames(), ", ") + "]"
+	}
 	if p.table.EventTime != "" {
 		s += fmt.Sprintf(" (event time %s, delay %s)", p.table.EventTime, time.Duration(p.table.WatermarkDelay))
 	}

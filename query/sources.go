@@ -50,6 +50,11 @@ type SourceRequest struct {
 	From, To time.Time
 	// Partitions hints how many splits a generator should make.
 	Partitions int
+	// Columns is the projection (nil = all); EventTime the event-time
+	// column. A provider may return all columns anyway: the compiler drops
+	// the others.
+	Columns   []string
+	EventTime string
 }
 
 // Provider turns the URLs of one scheme into dataflow sources.
@@ -72,6 +77,8 @@ func NewProviders() *Providers {
 	p := &Providers{schemes: map[string]Provider{}, memory: &MemoryProvider{tables: map[string]*MemoryTable{}}}
 	p.schemes["nexmark"] = nexmarkProvider{}
 	p.schemes["mem"] = p.memory
+	p.schemes["file"] = parquetProvider{}
+	p.schemes["s3"] = parquetProvider{}
 	return p
 }
 
