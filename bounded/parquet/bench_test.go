@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage"
 )
 
 // benchRow is the shape of the group-by benchmark (issue 3): an int64 key
@@ -27,11 +28,15 @@ type benchRow struct {
 
 const benchRows = 20_000_000
 
+var benchKey = fmt.Sprintf("scan-%d.parquet", benchRows)
+
+func benchPath() string { return filepath.Join(os.TempDir(), "weir-bench", benchKey) }
+
 // benchFile returns the 20M-row benchmark file, writing it once into the
 // temporary directory (snappy, row groups of 1 Mi rows, statistics and page
 // index as parquet-go writes them by default).
 func benchFile(b testing.TB) []byte {
-	path := filepath.Join(os.TempDir(), "weir-bench", fmt.Sprintf("scan-%d.parquet", benchRows))
+	path := benchPath()
 	if data, err := os.ReadFile(path); err == nil {
 		return data
 	}
@@ -71,37 +76,59 @@ func benchFile(b testing.TB) []byte {
 // BenchmarkScan reads the benchmark file: the columns a group-by of sum(v)
 // by k needs, and every column; with one decode goroutine and with all.
 //
-//	go test ./bounded/parquet -run '^$' -bench Scan -benchtime 5x
+//	go test ./bounded/parquet -run '^$' -bench Scan -benchtime 10x -count 3
 func BenchmarkScan(b *testing.B) {
 	data := benchFile(b)
-	st := newMemStore()
-	st.put("scan.parquet", data)
-	infos := st.infos(b, "scan.parquet")
-	for _, cols := range [][]string{{"k", "v"}, nil} {
-		for _, par := range []int{1, runtime.GOMAXPROCS(0)} {
-			name := fmt.Sprintf("cols=%s/par=%d", colsName(cols), par)
-			b.Run(name, func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(len(data)))
-				var rows int64
-				for b.Loop() {
-					src, err := New(context.Background(), st, infos, Options{Columns: cols, Parallelism: par})
-					if err != nil {
-						b.Fatal(err)
+	mem := newMemStore()
+	mem.put(benchKey, data)
+	local, err := storage.NewLocal(filepath.Dir(benchPath()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = local.Close() }()
+	for _, store := range []storage.Store{mem, local} {
+		info, err := store.Stat(context.Background(), benchKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		infos := []storage.ObjectInfo{info}
+		st := store
+		storeName := "mem"
+		if store == storage.Store(local) {
+			storeName = "local"
+		}
+		for _, cols := range [][]string{{"k", "v"}, nil} {
+			for _, par := range []int{1, runtime.GOMAXPROCS(0)} {
+				name := fmt.Sprintf("store=%s/cols=%s/par=%d", storeName, colsName(cols), par)
+				b.Run(name, func(b *testing.B) {
+					b.ReportAllocs()
+					b.SetBytes(int64(len(data)))
+					var rows int64
+					cpu0 := cpuTime()
+					for b.Loop() {
+						src, err := New(context.Background(), st, infos, Options{Columns: cols, Parallelism: par})
+						if err != nil {
+							b.Fatal(err)
+						}
+						rows = scanAll(b, src)
 					}
-					rows = scanAll(b, src)
-				}
-				if rows != benchRows {
-					b.Fatalf("read %d rows", rows)
-				}
-				perOp := b.Elapsed().Seconds() / float64(b.N)
-				ncols := float64(len(cols))
-				if cols == nil {
-					ncols = 3
-				}
-				b.ReportMetric(float64(rows)/perOp, "rows/s")
-				b.ReportMetric(float64(rows)*ncols/perOp/float64(par), "values/s/core")
-			})
+					cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+					if rows != benchRows {
+						b.Fatalf("read %d rows", rows)
+					}
+					perOp := b.Elapsed().Seconds() / float64(b.N)
+					ncols := float64(len(cols))
+					if cols == nil {
+						ncols = 3
+					}
+					b.ReportMetric(float64(rows)/perOp, "rows/s")
+					if cpu > 0 {
+						// CPU time: the work, whatever else the machine runs.
+						b.ReportMetric(cpu*1000, "cpu-ms/op")
+						b.ReportMetric(float64(rows)*ncols/cpu, "values/cpu-s")
+					}
+				})
+			}
 		}
 	}
 }
@@ -157,11 +184,17 @@ func scanAll(b testing.TB, src *Source) int64 {
 func BenchmarkGroupBy(b *testing.B) {
 	data := benchFile(b)
 	st := newMemStore()
-	st.put("scan.parquet", data)
-	infos := st.infos(b, "scan.parquet")
+	st.put(benchKey, data)
+	infos := st.infos(b, benchKey)
 	for _, p := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("p=%d", p), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0 := cpuTime()
+			defer func() {
+				if cpu := (cpuTime() - cpu0).Seconds() / float64(b.N); cpu > 0 {
+					b.ReportMetric(cpu*1000, "cpu-ms/op")
+				}
+			}()
 			for b.Loop() {
 				src, err := New(context.Background(), st, infos, Options{Columns: []string{"k", "v"}})
 				if err != nil {

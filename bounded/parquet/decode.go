@@ -30,7 +30,8 @@ type colBuf struct {
 
 // reset prepares b for rows rows of kind k, reusing nothing: the arrays made
 // from a colBuf are handed downstream and must not be written again.
-func (b *colBuf) reset(k physKind, width, rows int) {
+// dataHint is the BYTE_ARRAY bytes expected (the previous batch's).
+func (b *colBuf) reset(k physKind, width, rows, dataHint int) {
 	*b = colBuf{}
 	switch k {
 	case physInt32:
@@ -45,7 +46,11 @@ func (b *colBuf) reset(k physKind, width, rows int) {
 		b.bits = make([]byte, (rows+7)/8)
 	case physBytes:
 		b.offs = make([]int32, 1, rows+1)
-		b.data = make([]byte, 0, 16*rows)
+		size := 16 * rows
+		if dataHint > 0 {
+			size = dataHint + dataHint/8 + 64
+		}
+		b.data = make([]byte, 0, size)
 	case physFixed:
 		b.data = make([]byte, rows*width)
 	}
@@ -527,10 +532,11 @@ func gather[T any](dst, dict []T, idx []int32, lv []byte, maxDef byte) error {
 	if lv == nil {
 		dst = dst[:len(idx)]
 		for i, k := range idx {
-			if uint32(k) >= n {
+			u := uint32(k) // one comparison checks both bounds
+			if u >= n {
 				return fmt.Errorf("%w: dictionary index %d out of range [0, %d)", ErrCorrupt, k, n)
 			}
-			dst[i] = dict[k]
+			dst[i] = dict[u]
 		}
 		return nil
 	}

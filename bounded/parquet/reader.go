@@ -405,7 +405,7 @@ func (r *reader) decodeUnit(out *unitOut) (err error) {
 			n := int(min(int64(batch), rr.b-a))
 			for i, cr := range crs {
 				b := &cbufs[i]
-				b.reset(cr.col.phys, cr.col.typeLen, n)
+				b.reset(cr.col.phys, cr.col.typeLen, n, len(b.data)*n/max(b.n, 1))
 				if err := cr.read(b, n, n); err != nil {
 					return fmt.Errorf("row group %d, column %q: %w", u.rg, cr.col.name, err)
 				}
