@@ -42,10 +42,11 @@
 //
 // # Types
 //
-// Flat columns of every physical and logical type map to Arrow; see
-// mapColumn for the table. Nested columns (LIST, MAP, structs, repeated
-// fields) fail with ErrUnsupported ("nested types are not supported yet")
-// when read; a projection without them reads the rest of the file. The
+// Primitive columns of every physical and logical type map to Arrow; see
+// mapColumn for the table. Structs are flattened into columns named
+// "struct.field" (see flatten). Lists, maps and repeated fields fail with
+// ErrUnsupported ("nested types are not supported yet") when read; a
+// projection without them reads the rest of the file. The
 // deprecated LZ4 codec (Hadoop framing), LZO, encrypted files and columns
 // whose row groups use different codecs fail with ErrUnsupported too.
 //

@@ -334,28 +334,35 @@ func decimalType(e *format.SchemaElement, phys physKind, precision, scale int32)
 type fileSchema struct {
 	cols   []column
 	byName map[string]int
-	// nested holds the top-level columns that are groups or repeated, which
-	// this reader refuses (name → Parquet description); badType holds flat
-	// columns whose type is not supported (name → reason). Either is an error
-	// only when the column is read.
+	// nested holds the columns that are lists, maps or repeated fields,
+	// which this reader refuses (name → Parquet description); badType holds
+	// primitive columns whose type is not supported (name → reason). Either
+	// is an error only when the column is read.
 	nested  map[string]string
 	badType map[string]error
-	order   []string // every top-level name, in file order
+	order   []string // every column name, in file order
 	leaves  int      // number of leaf columns (column chunks per row group)
 }
 
-// flatten walks the schema tree (depth first, as the column chunks are
-// ordered) and keeps the top-level primitive columns.
+// flatten walks the schema tree (depth first, the order of the column
+// chunks) and keeps the primitive columns that are not repeated. Structs
+// (groups that are neither lists nor maps, and not repeated) are
+// flattened: their fields become columns named "struct.field", NULL where
+// the struct is. Arrow struct arrays were rejected because weir's operators
+// work on flat columns; SQL reaches the fields as "struct.field".
 func flatten(schema []format.SchemaElement) (*fileSchema, error) {
 	if len(schema) == 0 {
 		return nil, fmt.Errorf("the schema is empty")
 	}
-	root := schema[0]
+	root := &schema[0]
+	if !root.NumChildren.Valid || root.NumChildren.V < 0 {
+		return nil, fmt.Errorf("the schema root has no children")
+	}
 	fs := &fileSchema{byName: map[string]int{}, nested: map[string]string{}, badType: map[string]error{}}
 	pos := 1
-	// leafCount consumes the subtree at pos and returns how many leaves it has.
-	var leafCount func(depth int) (int, error)
-	leafCount = func(depth int) (int, error) {
+	// skip consumes the subtree at pos and returns how many leaves it has.
+	var skip func(depth int) (int, error)
+	skip = func(depth int) (int, error) {
 		if pos >= len(schema) {
 			return 0, fmt.Errorf("the schema tree is truncated")
 		}
@@ -372,7 +379,7 @@ func flatten(schema []format.SchemaElement) (*fileSchema, error) {
 		}
 		n := 0
 		for range e.NumChildren.V {
-			k, err := leafCount(depth + 1)
+			k, err := skip(depth + 1)
 			if err != nil {
 				return 0, err
 			}
@@ -380,48 +387,73 @@ func flatten(schema []format.SchemaElement) (*fileSchema, error) {
 		}
 		return n, nil
 	}
-	if !root.NumChildren.Valid || root.NumChildren.V < 0 {
-		return nil, fmt.Errorf("the schema root has no children")
-	}
-	for range root.NumChildren.V {
-		start := pos
-		e := &schema[min(start, len(schema)-1)]
-		if start >= len(schema) {
-			return nil, fmt.Errorf("the schema tree is truncated")
-		}
-		n, err := leafCount(1)
-		if err != nil {
-			return nil, err
-		}
-		name := e.Name
+	add := func(name string) error {
 		if _, dup := fs.byName[name]; dup || fs.nested[name] != "" || fs.badType[name] != nil {
-			return nil, fmt.Errorf("column %q appears twice", name)
+			return fmt.Errorf("column %q appears twice", name)
 		}
 		fs.order = append(fs.order, name)
-		leaf := fs.leaves
-		fs.leaves += n
-		switch {
-		case e.NumChildren.Valid && e.NumChildren.V > 0:
-			fs.nested[name] = "group " + describe(e)
-			continue
-		case e.RepetitionType.Valid && e.RepetitionType.V == format.Repeated:
-			fs.nested[name] = "repeated " + describe(e)
-			continue
+		return nil
+	}
+	// walk consumes the subtree at pos: prefix names its struct, optional
+	// says whether an enclosing struct may be NULL.
+	var walk func(prefix string, depth int, optional bool) error
+	walk = func(prefix string, depth int, optional bool) error {
+		if pos >= len(schema) {
+			return fmt.Errorf("the schema tree is truncated")
 		}
-		if e.Type.Valid && (e.Type.V < format.Boolean || e.Type.V > format.FixedLenByteArray) {
-			return nil, fmt.Errorf("column %q has an unknown physical type %d", name, e.Type.V)
+		if depth > 64 {
+			return fmt.Errorf("the schema tree is deeper than 64 levels")
+		}
+		e := &schema[pos]
+		name := prefix + e.Name
+		repeated := e.RepetitionType.Valid && e.RepetitionType.V == format.Repeated
+		optional = optional || e.RepetitionType.Valid && e.RepetitionType.V == format.Optional
+		group := e.NumChildren.Valid && e.NumChildren.V > 0
+		if group && !repeated && !listOrMap(e) {
+			pos++
+			for range e.NumChildren.V {
+				if err := walk(name+".", depth+1, optional); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := add(name); err != nil {
+			return err
+		}
+		if group || repeated {
+			n, err := skip(depth)
+			if err != nil {
+				return err
+			}
+			kind := "group "
+			if repeated {
+				kind = "repeated "
+			}
+			fs.nested[name] = kind + describe(e)
+			fs.leaves += n
+			return nil
+		}
+		pos++
+		leaf := fs.leaves
+		fs.leaves++
+		if !e.Type.Valid {
+			return fmt.Errorf("column %q has neither children nor a type", name)
+		}
+		if e.Type.V < format.Boolean || e.Type.V > format.FixedLenByteArray {
+			return fmt.Errorf("column %q has an unknown physical type %d", name, e.Type.V)
 		}
 		typ, phys, conv, unsigned, err := mapColumn(e)
 		if err != nil {
 			fs.badType[name] = fmt.Errorf("type %s: %w", describe(e), err)
-			continue
+			return nil
 		}
 		c := column{
 			name:     name,
 			leaf:     leaf,
 			elem:     e,
 			phys:     phys,
-			optional: e.RepetitionType.Valid && e.RepetitionType.V == format.Optional,
+			optional: optional,
 			typ:      typ,
 			conv:     conv,
 			unsigned: unsigned,
@@ -431,11 +463,32 @@ func flatten(schema []format.SchemaElement) (*fileSchema, error) {
 		}
 		fs.byName[name] = len(fs.cols)
 		fs.cols = append(fs.cols, c)
+		return nil
+	}
+	for range root.NumChildren.V {
+		if err := walk("", 1, false); err != nil {
+			return nil, err
+		}
 	}
 	if pos != len(schema) {
 		return nil, fmt.Errorf("the schema has %d elements that belong to no column", len(schema)-pos)
 	}
 	return fs, nil
+}
+
+// listOrMap reports whether a group is annotated as a LIST or a MAP.
+func listOrMap(e *format.SchemaElement) bool {
+	switch e.LogicalType.Value.(type) {
+	case *format.ListType, *format.MapType:
+		return true
+	}
+	if e.ConvertedType.Valid {
+		switch e.ConvertedType.V {
+		case deprecated.List, deprecated.Map, deprecated.MapKeyValue:
+			return true
+		}
+	}
+	return false
 }
 
 var convertedNames = [...]string{
