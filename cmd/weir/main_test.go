@@ -53,12 +53,6 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{"flag provided but not defined: -no-such-flag", "Usage:"},
 		},
 		{
-			name:       "serve is not built yet",
-			args:       []string{"serve", "--addr", "127.0.0.1:0"},
-			wantCode:   2,
-			wantStderr: []string{"weir serve: not built yet"},
-		},
-		{
 			name:       "query rejects an unknown mode",
 			args:       []string{"query", "--mode", "sideways", "SELECT 1"},
 			wantCode:   2,

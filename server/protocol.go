@@ -1,0 +1,154 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/weirdata/weir/query"
+	"github.com/weirdata/weir/watermark"
+)
+
+// clientMessage is what a client sends (run or cancel).
+type clientMessage struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	SQL    string `json:"sql,omitempty"`
+	Mode   string `json:"mode,omitempty"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Format string `json:"format,omitempty"`
+}
+
+// column describes a result column.
+type column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// serverMessage is what the server sends; fields not of its type are empty.
+type serverMessage struct {
+	Type    string   `json:"type"`
+	ID      string   `json:"id"`
+	Stmt    *int     `json:"stmt,omitempty"`
+	Columns []column `json:"columns,omitempty"`
+	Ops     []string `json:"ops,omitempty"`
+	Rows    [][]any  `json:"rows,omitempty"`
+	// progress
+	RowsIn      *int64 `json:"rows_in,omitempty"`
+	RowsOut     *int64 `json:"rows_out,omitempty"`
+	SplitsDone  *int64 `json:"splits_done,omitempty"`
+	SplitsTotal *int64 `json:"splits_total,omitempty"`
+	Watermark   string `json:"watermark,omitempty"`
+	LateRows    *int64 `json:"late_rows,omitempty"`
+	// done
+	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
+	// done (command tag) or error
+	Message string `json:"message,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func schemaMessage(id string, stmt int, s *arrow.Schema) serverMessage {
+	cols := make([]column, s.NumFields())
+	for i, f := range s.Fields() {
+		cols[i] = column{Name: f.Name, Type: query.TypeName(f.Type)}
+	}
+	return serverMessage{Type: "schema", ID: id, Stmt: ptr(stmt), Columns: cols}
+}
+
+func progressMessage(id string, p query.Progress) serverMessage {
+	m := serverMessage{Type: "progress", ID: id, RowsIn: ptr(p.RowsIn), RowsOut: ptr(p.RowsOut),
+		SplitsDone: ptr(p.SplitsDone), SplitsTotal: ptr(p.SplitsTotal), LateRows: ptr(p.LateRows)}
+	if p.Watermark != watermark.MinTime && p.Watermark != watermark.MaxTime {
+		m.Watermark = p.Watermark.Std().Format(time.RFC3339Nano)
+	}
+	return m
+}
+
+// rowValues renders row r of rec as JSON values in schema order.
+func rowValues(rec arrow.RecordBatch, r int) []any {
+	out := make([]any, rec.NumCols())
+	for c := range out {
+		out[c] = jsonValue(rec.Column(c), r)
+	}
+	return out
+}
+
+// jsonValue renders one value: numbers, strings, booleans, null, RFC 3339
+// timestamps in UTC. NaN and infinities, which JSON lacks, become strings.
+func jsonValue(col arrow.Array, r int) any {
+	if col.IsNull(r) {
+		return nil
+	}
+	switch a := col.(type) {
+	case *array.Int64:
+		return a.Value(r)
+	case *array.Int32:
+		return a.Value(r)
+	case *array.Int16:
+		return a.Value(r)
+	case *array.Int8:
+		return a.Value(r)
+	case *array.Uint64:
+		return a.Value(r)
+	case *array.Uint32:
+		return a.Value(r)
+	case *array.Float64:
+		return finite(a.Value(r))
+	case *array.Float32:
+		return finite(float64(a.Value(r)))
+	case *array.Boolean:
+		return a.Value(r)
+	case *array.String:
+		return a.Value(r)
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(r).ToTime(unit).UTC().Format(time.RFC3339Nano)
+	case *array.Date32:
+		return a.Value(r).ToTime().UTC().Format("2006-01-02")
+	case *array.Duration:
+		unit := a.DataType().(*arrow.DurationType).Unit
+		return (time.Duration(a.Value(r)) * unit.Multiplier()).String()
+	}
+	return col.ValueStr(r)
+}
+
+func finite(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return f
+}
+
+// errorMessage renders an error, with the SQL position when it has one.
+func errorMessage(id string, err error) serverMessage {
+	m := serverMessage{Type: "error", ID: id, Message: err.Error()}
+	var qe *query.Error
+	if asError(err, &qe) {
+		m.Message, m.Line, m.Column = qe.Msg, qe.Line, qe.Column
+	}
+	return m
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (use RFC 3339: 2026-01-01T00:00:00Z)", s)
+}

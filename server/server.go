@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirdata/weir/query"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr to listen on (default 127.0.0.1:8080).
+	Addr string
+	// Token, when set, is required of every request (see the package
+	// comment); bound to a non-loopback address without one, New makes one.
+	Token string
+	// AllowedOrigins are websocket origins accepted besides the server's
+	// own host ("https://notebook.example.com").
+	AllowedOrigins []string
+	// MaxMessageBytes bounds a client's websocket message (default 1 MiB).
+	MaxMessageBytes int64
+	// MaxQueuedRows bounds the rows waiting for one slow client (default
+	// 50,000) before its queries wait (backpressure).
+	MaxQueuedRows int
+	// WriteTimeout disconnects a client that reads nothing for this long
+	// (default 30 s).
+	WriteTimeout time.Duration
+	// Parallelism of queries (default 2).
+	Parallelism int
+	Logger      *slog.Logger
+}
+
+// Server serves one engine over HTTP and websockets.
+type Server struct {
+	opts   Options
+	engine *query.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	// generatedToken is set when New made the token (to print it).
+	generatedToken bool
+
+	metrics serverMetrics
+	mu      sync.Mutex
+	clients map[*client]struct{}
+}
+
+type serverMetrics struct {
+	jobsStarted  atomic.Int64
+	jobsRunning  atomic.Int64
+	jobsFailed   atomic.Int64
+	rowsOut      atomic.Int64
+	wsClients    atomic.Int64
+	httpRequests atomic.Int64
+}
+
+// New returns a server for engine. Call Handler to serve it, or Serve.
+func New(engine *query.Engine, opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8080"
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 1 << 20
+	}
+	if opts.MaxQueuedRows <= 0 {
+		opts.MaxQueuedRows = 50_000
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, engine: engine, log: opts.Logger, clients: map[*client]struct{}{}}
+	loopback, err := isLoopback(opts.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if !loopback && s.opts.Token == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		s.opts.Token, s.generatedToken = hex.EncodeToString(b), true
+	}
+	s.routes()
+	return s, nil
+}
+
+// Token returns the token clients must present ("" when none is needed).
+func (s *Server) Token() string { return s.opts.Token }
+
+// GeneratedToken reports whether New generated the token (so it is printed).
+func (s *Server) GeneratedToken() bool { return s.generatedToken }
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.auth(s.mux) }
+
+// Handle adds a handler (the UI's files) behind the server's auth.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /api/health", s.health)
+	s.mux.HandleFunc("POST /api/query", s.apiQuery)
+	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+}
+
+// isLoopback reports whether addr binds only to loopback.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// Serve listens on Options.Addr (or uses ln when not nil) until ctx ends,
+// then shuts down gracefully: no new connections, running queries
+// cancelled, websockets closed, at most 5 s for in-flight requests.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
+			return err
+		}
+	}
+	baseCtx, cancelAll := context.WithCancelCause(context.Background())
+	defer cancelAll(nil)
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "cause", context.Cause(ctx))
+	cancelAll(errors.New("server shutting down"))
+	s.closeClients()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) closeClients() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		c.close()
+	}
+}
