@@ -172,7 +172,7 @@ func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {
 	}
 	aggs := make([]dataflow.Agg, len(p.aggs))
 	for i, a := range p.aggs {
-		aggs[i] = dataflow.Agg{Func: a.fn, As: a.name}
+		aggs[i] = dataflow.Agg{Func: a.fn, As: a.name, Fraction: a.frac}
 		if a.arg >= 0 {
 			aggs[i].Column = inSchema.Field(a.arg).Name
 		}
