@@ -110,6 +110,8 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 		return c.g.Union(c.name("union"), c.opts.Parallelism, ins...), nil
 	case *joinPlan:
 		return c.join(p)
+	case *topNPlan:
+		return c.topN(p)
 	case *sortPlan:
 		return dataflow.Stream{}, fmt.Errorf("ORDER BY and LIMIT apply to a whole result only (not inside a subquery)")
 	}
@@ -282,3 +284,21 @@ func (r *valuesReader) Next(context.Context) (arrow.RecordBatch, dataflow.Positi
 	return array.NewRecordBatch(emptySchema, nil, 1), 1, nil
 }
 func (r *valuesReader) Close() error { return nil }
+
+func (c *compiler) topN(p *topNPlan) (dataflow.Stream, error) {
+	in, err := c.compile(p.input)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	schema := p.input.Schema()
+	spec := dataflow.TopNSpec{N: int(p.n), RankColumn: p.rankName}
+	keys := []string{dataflow.WindowStartColumn, dataflow.WindowEndColumn}
+	for _, k := range p.partition {
+		spec.PartitionBy = append(spec.PartitionBy, schema.Field(k).Name)
+		keys = append(keys, schema.Field(k).Name)
+	}
+	for _, k := range p.order {
+		spec.OrderBy = append(spec.OrderBy, dataflow.SortKey{Column: schema.Field(k.col).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+	}
+	return in.KeyBy(keys...).WindowTopN(c.name("window-topn"), c.opts.Parallelism, spec), nil
+}
