@@ -179,6 +179,27 @@ func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {
 			aggs[i].Column = inSchema.Field(a.arg).Name
 		}
 	}
+	// The dataflow aggregates need an aggregate; GROUP BY without one
+	// (SELECT k, window_start … GROUP BY k, window_start, window_end)
+	// counts rows and drops the count.
+	var dropCount dataflow.MapFunc
+	if len(aggs) == 0 {
+		aggs = []dataflow.Agg{{Func: dataflow.CountAll, As: "$rows"}}
+		names := make([]string, p.Schema().NumFields())
+		for i, f := range p.Schema().Fields() {
+			names[i] = f.Name
+		}
+		dropCount = dataflow.Project(names...)
+	}
+	out, err := c.aggregateStream(p, in, keys, aggs)
+	if err != nil || dropCount == nil {
+		return out, err
+	}
+	return out.Map(c.name("drop-count"), dropCount), nil
+}
+
+func (c *compiler) aggregateStream(p *aggregatePlan, in dataflow.Stream, keys []string, aggs []dataflow.Agg) (dataflow.Stream, error) {
+	inSchema := p.input.Schema()
 	par := c.opts.Parallelism
 	partition := keys
 	if len(keys) == 0 {
