@@ -19,7 +19,7 @@ const DiffFiles = 4
 // Columns: id BIGINT (the row number, unique, never NULL); k BIGINT with 50
 // values, a third of the rows on key 7, 4 % NULL; v DOUBLE in [-500, 1500)
 // with two decimals; n INTEGER in [-100, 900); s VARCHAR from eight strings
-// ('' and non-ASCII among them); b BOOLEAN; d TIMESTAMP anywhere in 2023;
+// (” and non-ASCII among them); b BOOLEAN; d TIMESTAMP anywhere in 2023;
 // ts TIMESTAMP, the event time: 50 ms apart by i, but one row in 29 is
 // moved back by up to 20 s (out of order, often late), and 1 % are NULL.
 // Every column but id has NULLs. tsType is ts's type, TIMESTAMPTZ (Parquet

@@ -39,11 +39,11 @@ const timeLayout = time.RFC3339Nano
 type WeirSink struct {
 	Stmt int
 
-	mu     sync.Mutex
-	cols   []string
-	counts map[string]int
-	rows   map[string]Row
-	order  []string // first-insert order, for ORDER BY checks
+	mu          sync.Mutex
+	cols        []string
+	counts      map[string]int
+	rows        map[string]Row
+	order       []string // first-insert order, for ORDER BY checks
 	Retractions int
 	Last        query.Progress
 }
