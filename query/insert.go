@@ -72,16 +72,24 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 	if err != nil {
 		return 0, err
 	}
-	selLoc := loc32(ins.SelectStmt)
+	selLoc := relLoc
+	sel := ins.SelectStmt.GetSelectStmt()
+	if sel != nil && len(sel.TargetList) > 0 {
+		selLoc = sel.TargetList[0].GetResTarget().GetLocation()
+	}
 	if _, ok := p.(*sortPlan); ok {
 		return 0, st.unsupportedAt(selLoc, "ORDER BY or LIMIT in INSERT … SELECT")
 	}
 	if p.props().updating {
-		return 0, st.errorAt(selLoc, "INSERT INTO needs an insert-only query; this one updates rows (a GROUP BY without a window emits a changelog)")
+		loc := selLoc
+		if sel != nil && len(sel.GroupClause) > 0 {
+			loc = loc32(sel.GroupClause[0])
+		}
+		return 0, st.errorAt(loc, "INSERT INTO needs an insert-only query; this one updates rows (a GROUP BY without a window emits a changelog)")
 	}
 	got := p.Schema()
 	targetLoc := func(c int) int32 {
-		if sel := ins.SelectStmt.GetSelectStmt(); sel != nil && c < len(sel.TargetList) {
+		if sel != nil && c < len(sel.TargetList) {
 			if rt := sel.TargetList[c].GetResTarget(); rt != nil {
 				return rt.Location
 			}
@@ -109,7 +117,7 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 		// TODO(#6): a live INSERT commits on checkpoints.
 		return 0, st.unsupportedAt(relLoc, "INSERT from a live feed (it needs exactly-once checkpoints); run it as a backfill")
 	}
-	ins2 := &insertion{store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
+	ins2 := &insertion{ctx: ctx, store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &insertSink{in: ins2} })
 	job, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
 	if err != nil {
@@ -182,6 +190,9 @@ func runID() string {
 
 // insertion is one INSERT's state shared by its sink subtasks.
 type insertion struct {
+	// ctx is the statement's: files outlive the job's tasks (they are
+	// committed after it), so they are written under this context.
+	ctx    context.Context
 	store  storage.Store
 	schema *arrow.Schema
 	runID  string
@@ -236,7 +247,7 @@ func (o *insertSink) Open(tc *dataflow.TaskContext) error {
 	return nil
 }
 
-func (o *insertSink) ProcessBatch(ctx context.Context, _ int, b dataflow.Batch) error {
+func (o *insertSink) ProcessBatch(_ context.Context, _ int, b dataflow.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
@@ -250,13 +261,13 @@ func (o *insertSink) ProcessBatch(ctx context.Context, _ int, b dataflow.Batch) 
 		rec = array.NewRecordBatch(o.in.schema, rec.Columns(), rec.NumRows())
 	}
 	o.rows += rec.NumRows()
-	return o.w.Write(ctx, rec)
+	return o.w.Write(o.in.ctx, rec)
 }
 
 // Finish finishes the subtask's files (end of input of a bounded query);
 // the engine commits them once every subtask finished.
-func (o *insertSink) Finish(ctx context.Context) error {
-	if err := o.w.Precommit(ctx); err != nil {
+func (o *insertSink) Finish(context.Context) error {
+	if err := o.w.Precommit(o.in.ctx); err != nil {
 		return err
 	}
 	o.in.mu.Lock()
