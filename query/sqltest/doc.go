@@ -74,6 +74,13 @@
 //
 //	go test ./query/sqltest -run TestScripts/NAME -args -sqltest.seed=SEED
 //
+// # Pending scripts
+//
+// pending/ holds scripts whose expected output is what Postgres (or the
+// query's meaning) gives but weir does not yet: known bugs and features not
+// built. TestPending runs them with -args -sqltest.pending; a script that
+// passes moves to testdata/.
+//
 // In live mode an in-memory table is a live feed: it reports itself
 // unbounded (so ORDER BY over it is refused as over any live feed) although
 // its splits end, which ends the run.
