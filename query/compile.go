@@ -112,6 +112,8 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 		return c.join(p)
 	case *topNPlan:
 		return c.topN(p)
+	case *streamJoinPlan:
+		return c.streamJoin(p)
 	case *sortPlan:
 		return dataflow.Stream{}, fmt.Errorf("ORDER BY and LIMIT apply to a whole result only (not inside a subquery)")
 	}
@@ -322,4 +324,47 @@ func (c *compiler) topN(p *topNPlan) (dataflow.Stream, error) {
 		spec.OrderBy = append(spec.OrderBy, dataflow.SortKey{Column: schema.Field(k.col).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
 	}
 	return in.KeyBy(keys...).WindowTopN(c.name("window-topn"), c.opts.Parallelism, spec), nil
+}
+
+func (c *compiler) streamJoin(p *streamJoinPlan) (dataflow.Stream, error) {
+	left, err := c.compile(p.left)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	right, err := c.compile(p.right)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	ls, rs := p.left.Schema(), p.right.Schema()
+	names := func(s *arrow.Schema, idx []int) []string {
+		out := make([]string, len(idx))
+		for i, j := range idx {
+			out[i] = s.Field(j).Name
+		}
+		return out
+	}
+	timeName := func(pl Plan) string {
+		if t := pl.props().timeCol; t >= 0 {
+			return pl.Schema().Field(t).Name
+		}
+		return ""
+	}
+	lk, rk := names(ls, p.leftKeys), names(rs, p.rightKeys)
+	par := c.opts.Parallelism
+	switch p.join {
+	case intervalJoin:
+		return c.g.IntervalJoin(c.name("interval-join"), par, left, right, dataflow.IntervalJoinSpec{
+			LeftKeys: lk, RightKeys: rk, LeftTime: timeName(p.left), RightTime: timeName(p.right),
+			Lower: p.lower, Upper: p.upper, LeftSchema: ls, RightSchema: rs,
+		}), nil
+	case lookupJoin:
+		return c.g.LookupJoin(c.name("lookup-join"), left.Node().Parallelism, left, right, dataflow.LookupJoinSpec{
+			LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: ls, RightSchema: rs,
+		}), nil
+	}
+	spec := dataflow.RegularJoinSpec{LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: ls, RightSchema: rs}
+	if p.ttl > 0 {
+		spec.TTL, spec.LeftTime, spec.RightTime = p.ttl, timeName(p.left), timeName(p.right)
+	}
+	return c.g.RegularJoin(c.name("regular-join"), par, left, right, spec), nil
 }
