@@ -22,17 +22,36 @@ const (
 	Min
 	Max
 	Avg
+	// CountDistinct is count(DISTINCT col): the number of distinct non-null
+	// values, kept exactly (a multiset per slot; see distinctSet).
+	CountDistinct
+	// SumDistinct and AvgDistinct add (average) the distinct values.
+	SumDistinct
+	AvgDistinct
+	// ApproxPercentile is approx_percentile(col, Fraction): the value of
+	// rank ⌊Fraction·(n−1)⌋ within 1% relative error (see ddSketch).
+	ApproxPercentile
+	// ApproxCountDistinct is approx_count_distinct(col): a HyperLogLog
+	// estimate, exact below 256 values (see hllSketch). It cannot take
+	// retractions.
+	ApproxCountDistinct
 )
 
 func (f AggFunc) String() string {
-	return [...]string{"count(*)", "count", "sum", "min", "max", "avg"}[f]
+	return [...]string{"count(*)", "count", "sum", "min", "max", "avg", "count_distinct", "sum_distinct", "avg_distinct",
+		"approx_percentile", "approx_count_distinct"}[f]
 }
+
+// holistic aggregates keep a per-slot structure rather than one number.
+func (f AggFunc) holistic() bool { return f >= CountDistinct }
 
 // Agg is one aggregate: Func over Column, named As in the output.
 type Agg struct {
 	Func   AggFunc
 	Column string
 	As     string
+	// Fraction is ApproxPercentile's percentile, in [0, 1].
+	Fraction float64
 }
 
 // accumulators holds the state of every aggregate for a set of slots (one
@@ -59,14 +78,29 @@ type accCol struct {
 	// value multisets per slot when tracking (min, max)
 	vi []map[int64]int64
 	vf []map[float64]int64
+	// holistic aggregates' per-slot state (one of the three is used)
+	dkind distinctKind
+	frac  float64
+	ds    []*distinctSet
+	qs    []*ddSketch
+	hs    []*hllSketch
 }
 
 // newAccumulators resolves aggs against the input schema.
 func newAccumulators(schema *arrow.Schema, aggs []Agg) (*accumulators, error) {
 	a := &accumulators{}
 	for _, g := range aggs {
-		c := accCol{fn: g.Func, col: -1}
-		if g.Func != CountAll {
+		c := accCol{fn: g.Func, col: -1, frac: g.Fraction}
+		if g.Func.holistic() {
+			j, err := ColumnIndex(schema, g.Column)
+			if err != nil {
+				return nil, fmt.Errorf("%s(%s): %w", g.Func, g.Column, err)
+			}
+			c.col, c.in = j, schema.Field(j).Type
+			if err := c.checkHolistic(g); err != nil {
+				return nil, err
+			}
+		} else if g.Func != CountAll {
 			j, err := ColumnIndex(schema, g.Column)
 			if err != nil {
 				return nil, fmt.Errorf("%s(%s): %w", g.Func, g.Column, err)
@@ -98,8 +132,15 @@ func (a *accumulators) outputFields(aggs []Agg) []arrow.Field {
 		var t arrow.DataType
 		nullable := true
 		switch g.Func {
-		case CountAll, Count:
+		case CountAll, Count, CountDistinct, ApproxCountDistinct:
 			t, nullable = arrow.PrimitiveTypes.Int64, false
+		case SumDistinct:
+			t = arrow.PrimitiveTypes.Int64
+			if c.dkind == distinctFloat {
+				t = arrow.PrimitiveTypes.Float64
+			}
+		case AvgDistinct, ApproxPercentile:
+			t = arrow.PrimitiveTypes.Float64
 		case Sum:
 			t = arrow.PrimitiveTypes.Int64
 			if c.float {
@@ -134,6 +175,10 @@ func (a *accumulators) grow(n int) {
 			if c.fn == Count {
 				continue
 			}
+			if c.fn.holistic() {
+				c.growHolistic()
+				continue
+			}
 			if c.float {
 				c.f = append(c.f, 0)
 			} else {
@@ -157,6 +202,10 @@ func (a *accumulators) reset(s int32) {
 		}
 		c.n[s] = 0
 		if c.fn == Count {
+			continue
+		}
+		if c.fn.holistic() {
+			c.resetHolistic(s)
 			continue
 		}
 		if c.float {
@@ -191,6 +240,10 @@ func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {
 					c.n[s]++
 				}
 			}
+			continue
+		}
+		if c.fn.holistic() {
+			c.addHolistic(col, slots, hasNulls)
 			continue
 		}
 		if c.float {
@@ -315,6 +368,10 @@ func (a *accumulators) retract(rec arrow.RecordBatch, r int, s int32) error {
 		switch c.fn {
 		case Count:
 			c.n[s]--
+		case CountDistinct, SumDistinct, AvgDistinct, ApproxPercentile, ApproxCountDistinct:
+			if err := c.retractHolistic(col, r, s); err != nil {
+				return err
+			}
 		case Sum, Avg:
 			c.n[s]--
 			if c.float {
@@ -393,6 +450,8 @@ func (a *accumulators) merge(dst, src int32) {
 			continue
 		}
 		switch c.fn {
+		case CountDistinct, SumDistinct, AvgDistinct, ApproxPercentile, ApproxCountDistinct:
+			c.mergeHolistic(dst, src)
 		case Sum, Avg:
 			if c.float {
 				c.f[dst] += c.f[src]
@@ -447,6 +506,10 @@ func (acc *accumulators) sameOutput(a, b int32) bool {
 			if c.n[a] != c.n[b] {
 				return false
 			}
+		case CountDistinct, SumDistinct, AvgDistinct, ApproxPercentile, ApproxCountDistinct:
+			if !c.sameHolistic(a, b) {
+				return false
+			}
 		case Avg:
 			if (c.n[a] == 0) != (c.n[b] == 0) {
 				return false
@@ -489,6 +552,8 @@ func (a *accumulators) output(fields []arrow.Field, slots []int32) []arrow.Array
 				v[i] = c.n[s]
 			}
 			cols[k] = columnar.Int64s(v)
+		case CountDistinct, SumDistinct, AvgDistinct, ApproxPercentile, ApproxCountDistinct:
+			cols[k] = c.outputHolistic(fields[k].Type, slots)
 		case Avg:
 			v := make([]float64, len(slots))
 			valid, nulls := validity(c.n, slots)
@@ -539,4 +604,198 @@ func validity(n []int64, slots []int32) ([]byte, int) {
 		}
 	}
 	return bits, nulls
+}
+
+// checkHolistic checks a holistic aggregate's input type.
+func (c *accCol) checkHolistic(g Agg) error {
+	kind, ok := distinctKindOf(c.in)
+	c.dkind = kind
+	numeric := ok && (kind == distinctFloat || kind == distinctInt) && c.in.ID() != arrow.TIMESTAMP &&
+		c.in.ID() != arrow.DATE32 && c.in.ID() != arrow.DATE64
+	switch g.Func {
+	case SumDistinct, AvgDistinct, ApproxPercentile:
+		if !numeric {
+			return fmt.Errorf("%s(%s): type %s is not supported", g.Func, g.Column, c.in)
+		}
+	case ApproxCountDistinct:
+		return nil // anything the hash exchange hashes
+	default:
+		if !ok {
+			return fmt.Errorf("%s(%s): type %s is not supported", g.Func, g.Column, c.in)
+		}
+	}
+	if g.Func == ApproxPercentile && !(g.Fraction >= 0 && g.Fraction <= 1) {
+		return fmt.Errorf("approx_percentile(%s, %v): the percentile must be between 0 and 1", g.Column, g.Fraction)
+	}
+	return nil
+}
+
+func (c *accCol) growHolistic() {
+	switch c.fn {
+	case ApproxPercentile:
+		c.qs = append(c.qs, nil)
+	case ApproxCountDistinct:
+		c.hs = append(c.hs, nil)
+	default:
+		c.ds = append(c.ds, nil)
+	}
+}
+
+func (c *accCol) resetHolistic(s int32) {
+	switch c.fn {
+	case ApproxPercentile:
+		c.qs[s] = nil
+	case ApproxCountDistinct:
+		c.hs[s] = nil
+	default:
+		c.ds[s] = nil
+	}
+}
+
+func (c *accCol) addHolistic(col arrow.Array, slots []int32, hasNulls bool) {
+	var hashes []uint64
+	if c.fn == ApproxCountDistinct {
+		hashes = make([]uint64, col.Len())
+		if err := columnar.HashColumns([]arrow.Array{col}, hashes); err != nil {
+			panic(fmt.Sprintf("dataflow: approx_count_distinct: %v", err)) // checked at open
+		}
+	}
+	for r, s := range slots {
+		if s < 0 || (hasNulls && !col.IsValid(r)) {
+			continue
+		}
+		switch c.fn {
+		case ApproxPercentile:
+			if c.qs[s] == nil {
+				c.qs[s] = &ddSketch{}
+			}
+			if !c.qs[s].add(c.number(col, r), 1) {
+				continue
+			}
+		case ApproxCountDistinct:
+			if c.hs[s] == nil {
+				c.hs[s] = &hllSketch{}
+			}
+			c.hs[s].add(hashes[r])
+		default:
+			if c.ds[s] == nil {
+				c.ds[s] = &distinctSet{}
+			}
+			c.ds[s].add(c.dkind, col, r)
+		}
+		c.n[s]++
+	}
+}
+
+// number reads a numeric value as float64.
+func (c *accCol) number(col arrow.Array, r int) float64 {
+	if c.dkind == distinctFloat {
+		return floatAt(col, r)
+	}
+	return float64(intAt(col, r))
+}
+
+func (c *accCol) retractHolistic(col arrow.Array, r int, s int32) error {
+	switch c.fn {
+	case ApproxCountDistinct:
+		return fmt.Errorf("approx_count_distinct over an updating input is not supported (use count(DISTINCT ...))")
+	case ApproxPercentile:
+		if c.qs[s] == nil || !c.qs[s].add(c.number(col, r), -1) {
+			return nil
+		}
+	default:
+		if c.ds[s] == nil {
+			return fmt.Errorf("%s: retraction of value %s never added", c.fn, col.ValueStr(r))
+		}
+		if err := c.ds[s].retract(c.dkind, col, r); err != nil {
+			return err
+		}
+	}
+	c.n[s]--
+	return nil
+}
+
+func (c *accCol) mergeHolistic(dst, src int32) {
+	switch c.fn {
+	case ApproxPercentile:
+		if c.qs[src] != nil {
+			if c.qs[dst] == nil {
+				c.qs[dst] = &ddSketch{}
+			}
+			c.qs[dst].merge(c.qs[src])
+		}
+	case ApproxCountDistinct:
+		if c.hs[src] != nil {
+			if c.hs[dst] == nil {
+				c.hs[dst] = &hllSketch{}
+			}
+			c.hs[dst].merge(c.hs[src])
+		}
+	default:
+		if c.ds[src] != nil {
+			if c.ds[dst] == nil {
+				c.ds[dst] = &distinctSet{}
+			}
+			c.ds[dst].merge(c.ds[src])
+		}
+	}
+}
+
+// holisticValue is slot s's result: an int64 or a float64, and whether it
+// is not NULL.
+func (c *accCol) holisticValue(s int32) (int64, float64, bool) {
+	switch c.fn {
+	case CountDistinct:
+		return c.ds[s].count(), 0, true
+	case ApproxCountDistinct:
+		return c.hs[s].estimate(), 0, true
+	case ApproxPercentile:
+		v, ok := c.qs[s].quantile(c.frac)
+		return 0, v, ok
+	}
+	d := c.ds[s]
+	if d.count() == 0 {
+		return 0, 0, false
+	}
+	if c.fn == SumDistinct {
+		if c.dkind == distinctFloat {
+			return 0, d.sumFloat(), true
+		}
+		return d.sumInt(), 0, true
+	}
+	if c.dkind == distinctFloat {
+		return 0, d.sumFloat() / float64(d.count()), true
+	}
+	return 0, float64(d.sumInt()) / float64(d.count()), true
+}
+
+func (c *accCol) sameHolistic(a, b int32) bool {
+	ia, fa, va := c.holisticValue(a)
+	ib, fb, vb := c.holisticValue(b)
+	return va == vb && ia == ib && (fa == fb || math.IsNaN(fa) && math.IsNaN(fb))
+}
+
+func (c *accCol) outputHolistic(t arrow.DataType, slots []int32) arrow.Array {
+	ints := make([]int64, len(slots))
+	floats := make([]float64, len(slots))
+	var valid []byte
+	nulls := 0
+	for i, s := range slots {
+		iv, fv, ok := c.holisticValue(s)
+		ints[i], floats[i] = iv, fv
+		if !ok {
+			if valid == nil {
+				valid = make([]byte, (len(slots)+7)/8)
+				for j := range valid {
+					valid[j] = 0xff
+				}
+			}
+			valid[i>>3] &^= 1 << (i & 7)
+			nulls++
+		}
+	}
+	if t.ID() == arrow.FLOAT64 {
+		return columnar.Fixed(t, floats, valid, nulls)
+	}
+	return columnar.Fixed(t, ints, valid, nulls)
 }

@@ -104,11 +104,17 @@ func (b *stmtBinder) bindSimpleSelect(sel *pg.SelectStmt) (Plan, error) {
 	if sel.IntoClause != nil {
 		return nil, b.stmt.unsupportedAt(-1, "SELECT INTO")
 	}
-	input, scope, err := b.bindFromList(sel.FromClause)
+	// A window top-N (bind_topn.go) binds its FROM and WHERE together.
+	input, scope, topN, err := b.bindTopN(sel)
 	if err != nil {
 		return nil, err
 	}
-	if sel.WhereClause != nil {
+	if !topN {
+		if input, scope, err = b.bindFromList(sel.FromClause); err != nil {
+			return nil, err
+		}
+	}
+	if sel.WhereClause != nil && !topN {
 		scope.where = "WHERE"
 		cond, err := BindExpr(b.stmt.Text, sel.WhereClause, scope)
 		if err != nil {

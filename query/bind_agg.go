@@ -17,7 +17,8 @@ type aggSpec struct {
 	arg  Expr // nil for count(*)
 	typ  arrow.DataType
 	text string
-	key  string // for de-duplication: fn + argument
+	key  string  // for de-duplication: fn + argument
+	frac float64 // approx_percentile's fraction
 }
 
 // aggCollector binds aggregate calls against the input scope and numbers
@@ -30,6 +31,15 @@ type aggCollector struct {
 
 var aggFuncs = map[string]dataflow.AggFunc{
 	"count": dataflow.Count, "sum": dataflow.Sum, "min": dataflow.Min, "max": dataflow.Max, "avg": dataflow.Avg,
+	"approx_percentile": dataflow.ApproxPercentile, "percentile_approx": dataflow.ApproxPercentile,
+	"approx_count_distinct": dataflow.ApproxCountDistinct,
+}
+
+// distinctFuncs are the aggregates of f(DISTINCT x); min and max do not
+// change with DISTINCT.
+var distinctFuncs = map[dataflow.AggFunc]dataflow.AggFunc{
+	dataflow.Count: dataflow.CountDistinct, dataflow.Sum: dataflow.SumDistinct, dataflow.Avg: dataflow.AvgDistinct,
+	dataflow.Min: dataflow.Min, dataflow.Max: dataflow.Max,
 }
 
 func (c *aggCollector) add(call *pg.FuncCall, pos int) (Expr, error) {
@@ -45,19 +55,29 @@ func (c *aggCollector) add(call *pg.FuncCall, pos int) (Expr, error) {
 		return nil, c.b.stmt.unsupportedAt(int32(pos), "FILTER on an aggregate")
 	}
 	if call.AggDistinct {
-		return nil, c.b.stmt.unsupportedAt(int32(pos), "%s(DISTINCT ...)", name)
+		d, ok := distinctFuncs[fn]
+		if !ok {
+			return nil, c.b.stmt.unsupportedAt(int32(pos), "%s(DISTINCT ...)", name)
+		}
+		fn = d
 	}
-	if len(call.AggOrder) > 0 {
+	if len(call.AggOrder) > 0 || call.AggWithinGroup {
 		return nil, c.b.stmt.unsupportedAt(int32(pos), "ORDER BY inside an aggregate")
 	}
 	spec := aggSpec{fn: fn}
+	nargs := 1
+	if fn == dataflow.ApproxPercentile {
+		nargs = 2
+	}
 	switch {
 	case call.AggStar:
 		if fn != dataflow.Count {
 			return nil, c.b.stmt.errorAt(int32(pos), "%s(*) is not an aggregate; only count(*) is", name)
 		}
 		spec.fn, spec.typ, spec.text, spec.key = dataflow.CountAll, arrow.PrimitiveTypes.Int64, "count(*)", "count(*)"
-	case len(call.Args) != 1:
+	case fn == dataflow.ApproxPercentile && len(call.Args) != 2:
+		return nil, c.b.stmt.errorAt(int32(pos), "%s takes two arguments, a value and a fraction: %s(x, 0.95)", name, name)
+	case len(call.Args) != nargs:
 		return nil, c.b.stmt.errorAt(int32(pos), "%s takes one argument, got %d", name, len(call.Args))
 	default:
 		// Aggregates do not nest: the argument is bound without them.
@@ -71,8 +91,21 @@ func (c *aggCollector) add(call *pg.FuncCall, pos int) (Expr, error) {
 			return nil, c.b.stmt.errorAt(int32(pos), "%s", err)
 		}
 		spec.arg, spec.typ = arg, typ
-		spec.text = fmt.Sprintf("%s(%s)", name, arg)
-		spec.key = name + "(" + exprKey(arg) + ")"
+		distinct := ""
+		if call.AggDistinct {
+			distinct = "DISTINCT "
+		}
+		spec.text = fmt.Sprintf("%s(%s%s)", name, distinct, arg)
+		spec.key = fn.String() + "(" + exprKey(arg) + ")"
+		if fn == dataflow.ApproxPercentile {
+			frac, err := c.fraction(call.Args[1], name)
+			if err != nil {
+				return nil, err
+			}
+			spec.frac = frac
+			spec.text = fmt.Sprintf("%s(%s, %v)", name, arg, frac)
+			spec.key += fmt.Sprintf("@%v", frac)
+		}
 	}
 	for i, s := range c.specs {
 		if s.key == spec.key {
@@ -93,8 +126,24 @@ func aggResultType(fn dataflow.AggFunc, in arrow.DataType) (arrow.DataType, erro
 		return false
 	}
 	switch fn {
-	case dataflow.Count:
+	case dataflow.Count, dataflow.ApproxCountDistinct:
 		return arrow.PrimitiveTypes.Int64, nil
+	case dataflow.CountDistinct:
+		switch in.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP,
+			arrow.DATE32, arrow.BOOL, arrow.STRING, arrow.LARGE_STRING, arrow.BINARY:
+			return arrow.PrimitiveTypes.Int64, nil
+		}
+		return nil, fmt.Errorf("function count(DISTINCT %s) is not supported", TypeName(in))
+	case dataflow.ApproxPercentile:
+		if !numeric() {
+			return nil, fmt.Errorf("function approx_percentile(%s) does not exist", TypeName(in))
+		}
+		return arrow.PrimitiveTypes.Float64, nil
+	case dataflow.SumDistinct:
+		return aggResultType(dataflow.Sum, in)
+	case dataflow.AvgDistinct:
+		return aggResultType(dataflow.Avg, in)
 	case dataflow.Sum:
 		if !numeric() {
 			return nil, fmt.Errorf("function sum(%s) does not exist", TypeName(in))
@@ -241,7 +290,7 @@ func (b *stmtBinder) bindAggregate(sel *pg.SelectStmt, input Plan, scope *relSco
 	}
 	calls := make([]aggCall, len(coll.specs))
 	for i, s := range coll.specs {
-		calls[i] = aggCall{fn: s.fn, arg: -1, name: fmt.Sprintf("$agg%d", i), typ: s.typ, text: s.text}
+		calls[i] = aggCall{fn: s.fn, arg: -1, name: fmt.Sprintf("$agg%d", i), typ: s.typ, text: s.text, frac: s.frac}
 		if s.arg != nil {
 			calls[i].arg = len(pre)
 			pre, preNames = append(pre, s.arg), append(preNames, fmt.Sprintf("$arg%d", i))
@@ -368,4 +417,30 @@ func (b *stmtBinder) bindGroupItem(g *pg.Node, scope *relScope, items []target) 
 		}
 	}
 	return nil, err
+}
+
+// fraction evaluates approx_percentile's second argument: a constant in
+// [0, 1].
+func (c *aggCollector) fraction(n *pg.Node, name string) (float64, error) {
+	e, err := BindExpr(c.b.stmt.Text, n, &relScope{b: c.b, where: "the fraction of " + name})
+	if err != nil {
+		return 0, err
+	}
+	v, err := constValue(e)
+	if err != nil {
+		return 0, c.b.stmt.errorAt(loc32(n), "%s: the fraction must be a constant: %v", name, err)
+	}
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case int64:
+		f = float64(x)
+	default:
+		return 0, c.b.stmt.errorAt(loc32(n), "%s: the fraction must be a number between 0 and 1", name)
+	}
+	if !(f >= 0 && f <= 1) {
+		return 0, c.b.stmt.errorAt(loc32(n), "%s: the fraction %v is not between 0 and 1", name, f)
+	}
+	return f, nil
 }

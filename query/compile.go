@@ -110,6 +110,10 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 		return c.g.Union(c.name("union"), c.opts.Parallelism, ins...), nil
 	case *joinPlan:
 		return c.join(p)
+	case *topNPlan:
+		return c.topN(p)
+	case *streamJoinPlan:
+		return c.streamJoin(p)
 	case *sortPlan:
 		return dataflow.Stream{}, fmt.Errorf("ORDER BY and LIMIT apply to a whole result only (not inside a subquery)")
 	}
@@ -172,11 +176,32 @@ func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {
 	}
 	aggs := make([]dataflow.Agg, len(p.aggs))
 	for i, a := range p.aggs {
-		aggs[i] = dataflow.Agg{Func: a.fn, As: a.name}
+		aggs[i] = dataflow.Agg{Func: a.fn, As: a.name, Fraction: a.frac}
 		if a.arg >= 0 {
 			aggs[i].Column = inSchema.Field(a.arg).Name
 		}
 	}
+	// The dataflow aggregates need an aggregate; GROUP BY without one
+	// (SELECT k, window_start … GROUP BY k, window_start, window_end)
+	// counts rows and drops the count.
+	var dropCount dataflow.MapFunc
+	if len(aggs) == 0 {
+		aggs = []dataflow.Agg{{Func: dataflow.CountAll, As: "$rows"}}
+		names := make([]string, p.Schema().NumFields())
+		for i, f := range p.Schema().Fields() {
+			names[i] = f.Name
+		}
+		dropCount = dataflow.Project(names...)
+	}
+	out, err := c.aggregateStream(p, in, keys, aggs)
+	if err != nil || dropCount == nil {
+		return out, err
+	}
+	return out.Map(c.name("drop-count"), dropCount), nil
+}
+
+func (c *compiler) aggregateStream(p *aggregatePlan, in dataflow.Stream, keys []string, aggs []dataflow.Agg) (dataflow.Stream, error) {
+	inSchema := p.input.Schema()
 	par := c.opts.Parallelism
 	partition := keys
 	if len(keys) == 0 {
@@ -282,3 +307,64 @@ func (r *valuesReader) Next(context.Context) (arrow.RecordBatch, dataflow.Positi
 	return array.NewRecordBatch(emptySchema, nil, 1), 1, nil
 }
 func (r *valuesReader) Close() error { return nil }
+
+func (c *compiler) topN(p *topNPlan) (dataflow.Stream, error) {
+	in, err := c.compile(p.input)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	schema := p.input.Schema()
+	spec := dataflow.TopNSpec{N: int(p.n), RankColumn: p.rankName}
+	keys := []string{dataflow.WindowStartColumn, dataflow.WindowEndColumn}
+	for _, k := range p.partition {
+		spec.PartitionBy = append(spec.PartitionBy, schema.Field(k).Name)
+		keys = append(keys, schema.Field(k).Name)
+	}
+	for _, k := range p.order {
+		spec.OrderBy = append(spec.OrderBy, dataflow.SortKey{Column: schema.Field(k.col).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+	}
+	return in.KeyBy(keys...).WindowTopN(c.name("window-topn"), c.opts.Parallelism, spec), nil
+}
+
+func (c *compiler) streamJoin(p *streamJoinPlan) (dataflow.Stream, error) {
+	left, err := c.compile(p.left)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	right, err := c.compile(p.right)
+	if err != nil {
+		return dataflow.Stream{}, err
+	}
+	ls, rs := p.left.Schema(), p.right.Schema()
+	names := func(s *arrow.Schema, idx []int) []string {
+		out := make([]string, len(idx))
+		for i, j := range idx {
+			out[i] = s.Field(j).Name
+		}
+		return out
+	}
+	timeName := func(pl Plan) string {
+		if t := pl.props().timeCol; t >= 0 {
+			return pl.Schema().Field(t).Name
+		}
+		return ""
+	}
+	lk, rk := names(ls, p.leftKeys), names(rs, p.rightKeys)
+	par := c.opts.Parallelism
+	switch p.join {
+	case intervalJoin:
+		return c.g.IntervalJoin(c.name("interval-join"), par, left, right, dataflow.IntervalJoinSpec{
+			LeftKeys: lk, RightKeys: rk, LeftTime: timeName(p.left), RightTime: timeName(p.right),
+			Lower: p.lower, Upper: p.upper, LeftSchema: ls, RightSchema: rs,
+		}), nil
+	case lookupJoin:
+		return c.g.LookupJoin(c.name("lookup-join"), left.Node().Parallelism, left, right, dataflow.LookupJoinSpec{
+			LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: ls, RightSchema: rs,
+		}), nil
+	}
+	spec := dataflow.RegularJoinSpec{LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: ls, RightSchema: rs}
+	if p.ttl > 0 {
+		spec.TTL, spec.LeftTime, spec.RightTime = p.ttl, timeName(p.left), timeName(p.right)
+	}
+	return c.g.RegularJoin(c.name("regular-join"), par, left, right, spec), nil
+}

@@ -18,6 +18,7 @@ var tableOptions = map[string]string{
 	"event_time":      "the event-time column",
 	"watermark_delay": "how far out of order events may be, e.g. '4 seconds'",
 	"idle_timeout":    "after how long a silent split stops holding windows back (live runs)",
+	"state_ttl":       "how far apart in event time rows of a regular join may be; older rows leave its state",
 }
 
 func (e *Engine) createTable(ctx context.Context, st Statement, cs *pg.CreateStmt) error {
@@ -61,6 +62,14 @@ func (e *Engine) createTable(ctx context.Context, st Statement, cs *pg.CreateStm
 			} else {
 				t.IdleTimeout = Duration(dur)
 			}
+		case "state_ttl":
+			if _, err := parseInterval(val, intervalFullRange); err != nil {
+				return st.errorAt(d.Location, "option %s: %v", name, err)
+			}
+			if t.Options == nil {
+				t.Options = map[string]string{}
+			}
+			t.Options[name] = val
 		default:
 			var known []string
 			for k := range tableOptions {

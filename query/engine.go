@@ -111,6 +111,12 @@ func (e *Engine) execute(ctx context.Context, i int, st Statement, opts RunOptio
 		return done(msg)
 	case n.GetVariableShowStmt() != nil:
 		return e.show(i, st, n.GetVariableShowStmt(), sink)
+	case n.GetInsertStmt() != nil:
+		rows, err := e.insert(ctx, st, n.GetInsertStmt(), opts)
+		if err != nil {
+			return err
+		}
+		return sink.Done(i, Done{Message: fmt.Sprintf("INSERT 0 %d", rows), RowsOut: rows, Elapsed: time.Since(start)})
 	}
 	return st.unsupportedAt(-1, "this statement (%s)", strings.SplitN(strings.TrimSpace(st.SQL()), " ", 2)[0])
 }
@@ -140,7 +146,8 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 		return st.errorAt(-1, "%v", err)
 	}
 	if sorter != nil && !c.bounded {
-		return st.unsupportedAt(-1, "ORDER BY and LIMIT over a live feed (they need the whole result); use a backfill, or top-N per window")
+		return unsupportedError{st.errorAt(sortLocation(n),
+			"ORDER BY and LIMIT over a live feed are not supported: they need the whole result (use a backfill, or top-N per window)")}
 	}
 	schema := p.Schema()
 	if err := sink.Schema(i, schema); err != nil {
@@ -211,6 +218,22 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 		return err
 	}
 	return sink.Done(i, Done{RowsOut: rowsOut.Load(), Elapsed: time.Since(start)})
+}
+
+// sortLocation is where a query's ORDER BY (its first key) or LIMIT is,
+// or −1.
+func sortLocation(n *pg.Node) int32 {
+	sel := n.GetSelectStmt()
+	switch {
+	case sel == nil:
+	case len(sel.SortClause) > 0 && sel.SortClause[0].GetSortBy() != nil:
+		return loc32(sel.SortClause[0].GetSortBy().Node)
+	case sel.LimitCount != nil:
+		return loc32(sel.LimitCount)
+	case sel.LimitOffset != nil:
+		return loc32(sel.LimitOffset)
+	}
+	return -1
 }
 
 func (e *Engine) progress(job *dataflow.Job, scans []string, rowsOut int64) Progress {
@@ -340,6 +363,10 @@ func (e *Engine) tableSchema(ctx context.Context, t *TableDef) (*arrow.Schema, e
 	}
 	schema, err := pr.Schema(ctx, u)
 	if err != nil {
+		// An empty history with declared columns (before the first INSERT).
+		if s, ok := e.declaredSchema(ctx, t); ok {
+			return s, nil
+		}
 		return nil, err
 	}
 	for _, c := range t.Columns {

@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -194,3 +195,20 @@ func (c *call) SameOp(other Expr) bool {
 }
 
 func (c *call) mayFail() bool { return c.ov.canFail != nil && c.ov.canFail(c.args) }
+
+// Evaluate evaluates e on rec and checks the result's shape; it is the
+// boundary where a panic inside evaluation (a bug: kernels report bad data
+// as errors) becomes an error naming the expression, so that an operator
+// fails its job instead of the process.
+func Evaluate(e Expr, rec arrow.RecordBatch) (out arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("internal error evaluating %s: %v", e, r)
+		}
+	}()
+	out, err = e.Eval(rec)
+	if err == nil && out.Len() != int(rec.NumRows()) {
+		return nil, fmt.Errorf("internal error: %s gave %d rows for %d", e, out.Len(), rec.NumRows())
+	}
+	return out, err
+}

@@ -223,6 +223,16 @@ func (c *coalesce) Type() arrow.DataType { return c.typ }
 
 func (c *coalesce) Eval(rec arrow.RecordBatch) (arrow.Array, error) {
 	n := int(rec.NumRows())
+	if l, ok := c.args[len(c.args)-1].(*Literal); ok && len(c.args) == 2 && !l.IsNull() && !isLiteral(c.args[0]) {
+		// COALESCE(x, constant): x with its NULLs filled in.
+		x, err := c.args[0].Eval(rec)
+		if err != nil {
+			return nil, err
+		}
+		if out, ok := fillNulls(x, l.arr); ok {
+			return out, nil
+		}
+	}
 	which := make([]int16, n)
 	for i := range which {
 		which[i] = -1
@@ -303,4 +313,40 @@ func (c *coalesce) WithChildren(children []Expr) (Expr, error) {
 func (c *coalesce) SameOp(other Expr) bool {
 	o, ok := other.(*coalesce)
 	return ok && len(o.args) == len(c.args) && arrow.TypeEqual(o.typ, c.typ)
+}
+
+// fillNulls replaces the NULLs of a fixed-width array by the one-row
+// constant c (ok false: another type, left to the general path).
+func fillNulls(a, c arrow.Array) (arrow.Array, bool) {
+	if a.NullN() == 0 {
+		return a, true
+	}
+	bm, off := bitmapOf(a)
+	if bm == nil || a.DataType().ID() == arrow.BOOL {
+		return nil, false
+	}
+	fw, ok := a.DataType().(arrow.FixedWidthDataType)
+	if !ok {
+		return nil, false
+	}
+	switch fw.BitWidth() {
+	case 16:
+		return fixedOut(a.DataType(), fill(valuesOf[int16](a), valuesOf[int16](c)[0], bm, off), nil, 0), true
+	case 32:
+		return fixedOut(a.DataType(), fill(valuesOf[int32](a), valuesOf[int32](c)[0], bm, off), nil, 0), true
+	case 64:
+		return fixedOut(a.DataType(), fill(valuesOf[int64](a), valuesOf[int64](c)[0], bm, off), nil, 0), true
+	}
+	return nil, false
+}
+
+func fill[T any](vals []T, c T, valid []byte, off int) []T {
+	out := make([]T, len(vals))
+	copy(out, vals)
+	for i := range out {
+		if !bitutil.BitIsSet(valid, off+i) {
+			out[i] = c
+		}
+	}
+	return out
 }

@@ -53,3 +53,19 @@ func TestCastAPI(t *testing.T) {
 		t.Errorf("String() = %s", e)
 	}
 }
+
+// panicky is an expression whose evaluation panics (a bug).
+type panicky struct{ ColumnRef }
+
+func (p *panicky) Eval(arrow.RecordBatch) (arrow.Array, error) { panic("boom") }
+
+func TestEvaluateRecovers(t *testing.T) {
+	rec := parseTable(t, "a bigint\n1")
+	out, err := Evaluate(mustBind(t, "a + 1", rec.Schema()), rec)
+	if err != nil || render(out) != "2" {
+		t.Errorf("Evaluate(a + 1) = %v, %v", out, err)
+	}
+	if _, err := Evaluate(&panicky{ColumnRef{Name: "p", Typ: typInt64}}, rec); err == nil || !strings.Contains(err.Error(), "internal error evaluating p: boom") {
+		t.Errorf("a panic must become an error: %v", err)
+	}
+}

@@ -254,8 +254,38 @@ func compileLike(pattern, escape string, fold bool) (*likeMatcher, error) {
 }
 
 func (m *likeMatcher) matchAll(s strs, hit []byte) {
-	for i := range hit {
-		hit[i] = b2u(m.match(s.at(i)))
+	if m.fold || s.m == 0 {
+		for i := range hit {
+			hit[i] = b2u(m.match(s.at(i)))
+		}
+		return
+	}
+	// Plain shapes straight on the value buffer, without a call per row.
+	offs, data, lit := s.offs, s.data, m.lit
+	switch m.shape {
+	case likeExact:
+		for i := range hit {
+			o0, o1 := offs[i], offs[i+1]
+			hit[i] = b2u(string(data[o0:o1]) == lit)
+		}
+	case likePrefix:
+		for i := range hit {
+			o0, o1 := offs[i], offs[i+1]
+			hit[i] = b2u(int(o1-o0) >= len(lit) && string(data[o0:o0+int32(len(lit))]) == lit)
+		}
+	case likeSuffix:
+		for i := range hit {
+			o0, o1 := offs[i], offs[i+1]
+			hit[i] = b2u(int(o1-o0) >= len(lit) && string(data[o1-int32(len(lit)):o1]) == lit)
+		}
+	case likeAny:
+		for i := range hit {
+			hit[i] = 1
+		}
+	default:
+		for i := range hit {
+			hit[i] = b2u(m.match(s.at(i)))
+		}
 	}
 }
 

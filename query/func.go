@@ -54,14 +54,13 @@ func register(name string, ovs ...*overload) {
 
 // aliases are other names of registered functions.
 var aliases = map[string]string{
-	"ceiling":           "ceil",
-	"pow":               "power",
-	"char_length":       "length",
-	"character_length":  "length",
-	"substring":         "substr",
-	"position":          "strpos",
-	"extract":           "date_part",
-	"percentile_approx": "approx_percentile",
+	"ceiling":          "ceil",
+	"pow":              "power",
+	"char_length":      "length",
+	"character_length": "length",
+	"substring":        "substr",
+	"position":         "strpos",
+	"extract":          "date_part",
 }
 
 // aggregates are the aggregate functions the planner implements; BindExpr

@@ -464,22 +464,30 @@ func floatLoop(op byte, a, b, out []float64) {
 // non-zero operands in * and / (underflow). A second pass over the result
 // that finds nothing in the common case.
 func checkFloat(k *kctx, op byte, a, b, out []float64) error {
-	suspect := false
+	// Branch-free scan of the magnitude bits: infinity and NaN have all
+	// exponent bits set (≥ infInt); zero is 0, which wraps to the top when
+	// 1 is subtracted.
+	const infInt = 0x7FF0000000000000
+	var top uint64
 	if op == '*' || op == '/' {
 		for _, r := range out {
-			suspect = suspect || r > math.MaxFloat64 || r < -math.MaxFloat64 || r == 0 || r != r
+			top = max(top, math.Float64bits(r)&^(1<<63)-1)
+		}
+		if top < infInt-1 {
+			return nil
 		}
 	} else {
 		for _, r := range out {
-			suspect = suspect || r > math.MaxFloat64 || r < -math.MaxFloat64 || r != r
+			top = max(top, math.Float64bits(r)&^(1<<63))
 		}
-	}
-	if !suspect {
-		return nil
+		if top < infInt {
+			return nil
+		}
 	}
 	m0, m1 := k.m(0), k.m(1)
 	for i, r := range out {
-		if !k.isValid(i) {
+		// Only an infinite, NaN or zero result can be an error.
+		if r <= math.MaxFloat64 && r >= -math.MaxFloat64 && r != 0 || !k.isValid(i) {
 			continue
 		}
 		x, y := a[i&m0], b[i&m1]

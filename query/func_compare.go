@@ -94,7 +94,19 @@ func compareBytes(op cmpOp, k kind, a, b arrow.Array, n int) []byte {
 		}
 	case kText:
 		x, y := stringsOf(a, n), stringsOf(b, n)
-		if op == opEQ || op == opNE {
+		if x.m == 0 { // constant on the left
+			x, y = y, x
+			op = op.flip()
+		}
+		if (op == opEQ || op == opNE) && y.m == 0 && x.m != 0 {
+			// Column = constant: compare lengths from the offsets first.
+			s, offs, data := y.at(0), x.offs, x.data
+			want := op == opEQ
+			for i := range tmp {
+				o0, o1 := offs[i], offs[i+1]
+				tmp[i] = b2u((int(o1-o0) == len(s) && string(data[o0:o1]) == s) == want)
+			}
+		} else if op == opEQ || op == opNE {
 			want := op == opEQ
 			for i := range tmp {
 				tmp[i] = b2u((x.at(i) == y.at(i)) == want)

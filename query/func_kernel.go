@@ -352,7 +352,7 @@ func repeat[T any](v T, n int) []T {
 	return out
 }
 
-// firstInvalid finds the first row i of [0, n) for which bad(i) holds and the
+// firstBad finds the first row i of [0, n) for which bad(i) holds and the
 // row is valid (the slow path after a loop flagged a problem somewhere).
 func (k *kctx) firstBad(bad func(i int) bool) int {
 	for i := 0; i < k.n; i++ {

@@ -226,7 +226,8 @@ type aggCall struct {
 	arg  int // input column, −1 for count(*)
 	name string
 	typ  arrow.DataType
-	text string // as written, for EXPLAIN
+	text string  // as written, for EXPLAIN
+	frac float64 // approx_percentile's fraction
 }
 
 // aggregatePlan groups its input. With window, it is a window aggregate

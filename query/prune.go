@@ -133,8 +133,25 @@ func prune(p Plan, required []int) (Plan, []int, error) {
 		return &np, identityMap(p.out.NumFields()), nil
 	case *valuesPlan:
 		return p, nil, nil
+	case rebuilder:
+		ins := make([]Plan, len(p.Inputs()))
+		for i, in := range p.Inputs() {
+			pi, err := pruneAll(in)
+			if err != nil {
+				return nil, nil, err
+			}
+			ins[i] = pi
+		}
+		return p.withInputs(ins), identityMap(p.Schema().NumFields()), nil
 	}
 	return nil, nil, fmt.Errorf("internal: cannot prune %T", p)
+}
+
+// rebuilder is a plan node that keeps every input column (prune keeps its
+// inputs whole) and can be rebuilt over pruned inputs.
+type rebuilder interface {
+	Plan
+	withInputs(ins []Plan) Plan
 }
 
 // pruneAll prunes below p, keeping all of p's outputs at their positions.

@@ -12,13 +12,14 @@ import (
 // runBench is "weir bench": it runs a benchmark end to end and reports its
 // throughput. Record results in bench/RESULTS.md.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P]", stderr)
+	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql]", stderr)
 	query := fs.String("query", "", "Nexmark query to run, `qN` (required; "+fmt.Sprint(nexmark.Names())+")")
 	events := fs.Int64("events", 5_000_000, "number of events to generate (`N`)")
 	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
 	rate := fs.Int64("rate", 100_000, "events per second of event time (Nexmark V2: 100,000)")
 	seed := fs.Uint64("seed", 0, "generator seed")
 	delay := fs.Duration("delay", 0, "watermark delay of the sources")
+	sql := fs.Bool("sql", false, "run the query's SQL version through the planner (and report the planner's overhead)")
 	suite, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -29,18 +30,37 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case *query == "":
 		return usagef(fs, "--query is required")
 	}
-	if _, err := nexmark.Lookup(*query); err != nil {
-		return usagef(fs, "%v", err)
-	}
-	r, err := nexmark.Run(ctx, nexmark.Options{Query: *query, Events: *events, Parallelism: *parallelism, Rate: *rate, Seed: *seed, Delay: *delay})
-	if err != nil {
-		return err
+	opts := nexmark.Options{Query: *query, Events: *events, Parallelism: *parallelism, Rate: *rate, Seed: *seed, Delay: *delay}
+	var r nexmark.Result
+	label := *query
+	var planning time.Duration
+	if *sql {
+		if _, err := nexmark.SQL(*query); err != nil {
+			return usagef(fs, "%v", err)
+		}
+		sr, err := nexmark.RunSQL(ctx, opts)
+		if err != nil {
+			return err
+		}
+		r, label, planning = sr.Result, *query+" (SQL)", sr.Planning
+	} else {
+		if _, err := nexmark.Lookup(*query); err != nil {
+			return usagef(fs, "%v", err)
+		}
+		var err error
+		if r, err = nexmark.Run(ctx, opts); err != nil {
+			return err
+		}
 	}
 	_, err = fmt.Fprintf(stdout, "nexmark %s: %d events, parallelism %d, %d result rows, wall %s, cpu %s\n"+
 		"events/s: %.0f\n"+
 		"events/s/core: %.0f\n"+
 		"peak memory: %.1f MiB\n",
-		r.Query, r.Events, r.Parallelism, r.Rows, r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond),
+		label, r.Events, r.Parallelism, r.Rows, r.Wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond),
 		r.EventsPerSecond(), r.EventsPerCoreSecond(), float64(r.PeakRSS)/(1<<20))
+	if err == nil && *sql {
+		// Parse, bind, plan and compile to a graph; not part of the wall time.
+		_, err = fmt.Fprintf(stdout, "planner overhead: %s\n", planning.Round(time.Microsecond))
+	}
 	return err
 }

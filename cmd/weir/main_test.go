@@ -65,16 +65,16 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{"give SQL either with -f FILE or as an argument"},
 		},
 		{
-			name:       "gen is not built yet",
-			args:       []string{"gen", "nexmark", "--events", "1000", "--out", "file:///tmp/x/", "--seed", "7"},
+			name:       "gen needs --events",
+			args:       []string{"gen", "nexmark", "--out", "file:///tmp/x/", "--seed", "7"},
 			wantCode:   2,
-			wantStderr: []string{"weir gen: not built yet"},
+			wantStderr: []string{"--events must be positive"},
 		},
 		{
 			name:       "gen takes the generator after the flags too",
-			args:       []string{"gen", "--events", "1000", "--out", "file:///tmp/x/", "nexmark"},
+			args:       []string{"gen", "--events", "1000", "nexmark"},
 			wantCode:   2,
-			wantStderr: []string{"weir gen: not built yet"},
+			wantStderr: []string{"--out is required"},
 		},
 		{
 			name:       "gen rejects an unknown generator",

@@ -1,0 +1,286 @@
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/weirdata/weir/bounded/parquet"
+	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage"
+)
+
+// insert runs INSERT INTO t SELECT …: the query's result is appended to
+// t's history as new Parquet files, written by a sink operator per
+// subtask.
+//
+// Commit protocol (one run): each sink subtask writes its rows through a
+// parquet.Writer and, at end of input (Finish), finishes its files without
+// making them visible (Precommit). Only when the whole job succeeded does
+// the engine commit every subtask's files; a failed or cancelled job aborts
+// them. So a failed INSERT leaves nothing behind, and no reader ever sees a
+// half-written file; a commit that fails midway (a store error between two
+// files) can leave some files of the statement visible, each whole.
+//
+// TODO(#6): exactly-once across checkpoints. The sink will Precommit on
+// each checkpoint barrier (adding the pending file keys to its snapshot)
+// and Commit when the coordinator reports the checkpoint complete; on
+// recovery, files pending in the restored checkpoint are committed and
+// others aborted. That is also what a live (unbounded) INSERT needs.
+func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, opts RunOptions) (int64, error) {
+	if ins.Relation == nil {
+		return 0, st.errorAt(-1, "INSERT without a table")
+	}
+	relLoc := ins.Relation.Location
+	switch {
+	case len(ins.Cols) > 0:
+		return 0, st.unsupportedAt(loc32(ins.Cols[0]), "INSERT with a column list (columns match by position)")
+	case ins.OnConflictClause != nil:
+		return 0, st.unsupportedAt(relLoc, "INSERT … ON CONFLICT")
+	case len(ins.ReturningList) > 0:
+		return 0, st.unsupportedAt(loc32(ins.ReturningList[0]), "INSERT … RETURNING")
+	case ins.WithClause != nil:
+		return 0, st.unsupportedAt(relLoc, "WITH before INSERT")
+	case ins.SelectStmt == nil:
+		return 0, st.unsupportedAt(relLoc, "INSERT … DEFAULT VALUES")
+	}
+	t, ok := e.Catalog.Table(ins.Relation.Relname)
+	if !ok {
+		return 0, st.errorAt(relLoc, "table %q does not exist", ins.Relation.Relname)
+	}
+	store, prefix, err := historyLocation(ctx, t)
+	if err != nil {
+		return 0, st.errorAt(relLoc, "table %q: %v", t.Name, err)
+	}
+	target, err := e.tableSchema(ctx, t)
+	if err != nil {
+		return 0, st.errorAt(relLoc, "table %q: %v", t.Name, err)
+	}
+
+	p, err := e.plan(ctx, st, ins.SelectStmt)
+	if err != nil {
+		return 0, err
+	}
+	selLoc := relLoc
+	sel := ins.SelectStmt.GetSelectStmt()
+	if sel != nil && len(sel.TargetList) > 0 {
+		selLoc = sel.TargetList[0].GetResTarget().GetLocation()
+	}
+	if _, ok := p.(*sortPlan); ok {
+		return 0, st.unsupportedAt(selLoc, "ORDER BY or LIMIT in INSERT … SELECT")
+	}
+	if p.props().updating {
+		loc := selLoc
+		if sel != nil && len(sel.GroupClause) > 0 {
+			loc = loc32(sel.GroupClause[0])
+		}
+		return 0, st.errorAt(loc, "INSERT INTO needs an insert-only query; this one updates rows (a GROUP BY without a window emits a changelog)")
+	}
+	got := p.Schema()
+	targetLoc := func(c int) int32 {
+		if sel != nil && c < len(sel.TargetList) {
+			if rt := sel.TargetList[c].GetResTarget(); rt != nil {
+				return rt.Location
+			}
+		}
+		return selLoc
+	}
+	if got.NumFields() != target.NumFields() {
+		return 0, st.errorAt(targetLoc(min(got.NumFields(), target.NumFields())), "INSERT has %d columns but table %q has %d (%s): columns match by position",
+			got.NumFields(), t.Name, target.NumFields(), fieldNames(target))
+	}
+	for c := range got.NumFields() {
+		gf, tf := got.Field(c), target.Field(c)
+		if !arrow.TypeEqual(gf.Type, tf.Type) {
+			return 0, st.errorAt(targetLoc(c), "column %d of the query (%s) is %s, but column %d of table %q (%s) is %s; CAST it",
+				c+1, gf.Name, TypeName(gf.Type), c+1, t.Name, tf.Name, TypeName(tf.Type))
+		}
+	}
+
+	c := newCompiler(ctx, e, opts)
+	out, err := c.compile(p)
+	if err != nil {
+		return 0, st.errorAt(-1, "%v", err)
+	}
+	if !c.bounded {
+		// TODO(#6): a live INSERT commits on checkpoints.
+		return 0, st.unsupportedAt(relLoc, "INSERT from a live feed (it needs exactly-once checkpoints); run it as a backfill")
+	}
+	ins2 := &insertion{ctx: ctx, store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
+	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &insertSink{in: ins2} })
+	job, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
+	if err != nil {
+		return 0, err
+	}
+	if err := job.Run(ctx); err != nil {
+		ins2.abort(ctx)
+		return 0, err
+	}
+	if err := ins2.commit(ctx); err != nil {
+		return 0, fmt.Errorf("INSERT INTO %s: %w", t.Name, err)
+	}
+	return ins2.rows.Load(), nil
+}
+
+// historyLocation opens the store of a table's history for writing: a
+// Parquet location (file://, s3://, a path) without glob characters.
+func historyLocation(ctx context.Context, t *TableDef) (storage.Store, string, error) {
+	if t.History == "" {
+		return nil, "", fmt.Errorf("has no history to insert into (only a live feed)")
+	}
+	if base, pat := storage.SplitGlob(t.History); pat != "" {
+		return nil, "", fmt.Errorf("history %q is a glob; INSERT needs a location (%s)", t.History, base)
+	}
+	u, err := url.Parse(t.History)
+	if err == nil && u.Scheme != "" && u.Scheme != "file" && u.Scheme != "s3" {
+		return nil, "", fmt.Errorf("history %q is not a Parquet location (file://, s3://)", t.History)
+	}
+	loc := t.History
+	if !strings.HasSuffix(loc, "/") {
+		loc += "/"
+	}
+	return storage.Open(ctx, loc)
+}
+
+// declaredSchema is the schema of a table's declared columns when its
+// history location holds no files yet (CREATE TABLE t (cols) WITH
+// (history = …) before the first INSERT): there is no data to infer from
+// or check against.
+func (e *Engine) declaredSchema(ctx context.Context, t *TableDef) (*arrow.Schema, bool) {
+	if len(t.Columns) == 0 || t.History == "" {
+		return nil, false
+	}
+	st, _, pattern, err := storage.OpenGlob(ctx, t.History)
+	if err != nil {
+		return nil, false
+	}
+	if files, err := storage.Glob(ctx, st, pattern); err != nil || len(files) > 0 {
+		return nil, false
+	}
+	fields := make([]arrow.Field, len(t.Columns))
+	for i, c := range t.Columns {
+		k, ok := sqlTypes[c.Type]
+		if !ok || k.typ() == nil {
+			return nil, false
+		}
+		fields[i] = arrow.Field{Name: c.Name, Type: k.typ(), Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil), true
+}
+
+// runID names one INSERT's files: time-ordered, so a table's files sort
+// in insertion order, and random, so two engines never collide.
+func runID() string {
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	now := time.Now().UTC()
+	return fmt.Sprintf("%s%06dZ-%s", now.Format("20060102T150405"), now.Nanosecond()/1000, hex.EncodeToString(rnd[:]))
+}
+
+// insertion is one INSERT's state shared by its sink subtasks.
+type insertion struct {
+	// ctx is the statement's: files outlive the job's tasks (they are
+	// committed after it), so they are written under this context.
+	ctx    context.Context
+	store  storage.Store
+	schema *arrow.Schema
+	runID  string
+	opts   parquet.WriterOptions
+	rows   atomic.Int64
+
+	mu      sync.Mutex
+	writers []*parquet.Writer // precommitted, waiting for the job to succeed
+}
+
+func (in *insertion) commit(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var errs []error
+	for _, w := range in.writers {
+		if _, err := w.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	in.writers = nil
+	return errors.Join(errs...)
+}
+
+func (in *insertion) abort(ctx context.Context) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, w := range in.writers {
+		_ = w.Abort(context.WithoutCancel(ctx))
+	}
+	in.writers = nil
+}
+
+// insertSink is the sink operator of an INSERT: one writer per subtask,
+// files finished at end of input and committed by the engine.
+type insertSink struct {
+	dataflow.BaseOperator
+	in       *insertion
+	w        *parquet.Writer
+	rows     int64
+	finished bool
+}
+
+func (o *insertSink) Open(tc *dataflow.TaskContext) error {
+	o.TC = tc
+	opts := o.in.opts
+	opts.ID = fmt.Sprintf("%s-%03d", o.in.runID, tc.Subtask)
+	w, err := parquet.NewWriter(o.in.store, o.in.schema, opts)
+	if err != nil {
+		return err
+	}
+	o.w = w
+	return nil
+}
+
+func (o *insertSink) ProcessBatch(_ context.Context, _ int, b dataflow.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	for _, op := range b.Ops {
+		if op == dataflow.Retract {
+			return errors.New("INSERT INTO needs an insert-only query; this one updates rows")
+		}
+	}
+	rec := b.Rec
+	if !rec.Schema().Equal(o.in.schema) {
+		rec = array.NewRecordBatch(o.in.schema, rec.Columns(), rec.NumRows())
+	}
+	o.rows += rec.NumRows()
+	return o.w.Write(o.in.ctx, rec)
+}
+
+// Finish finishes the subtask's files (end of input of a bounded query);
+// the engine commits them once every subtask finished.
+func (o *insertSink) Finish(context.Context) error {
+	if err := o.w.Precommit(o.in.ctx); err != nil {
+		return err
+	}
+	o.in.mu.Lock()
+	o.in.writers = append(o.in.writers, o.w)
+	o.in.mu.Unlock()
+	o.in.rows.Add(o.rows)
+	o.finished = true
+	return nil
+}
+
+func (o *insertSink) Close() error {
+	if o.w != nil && !o.finished {
+		return o.w.Abort(context.Background())
+	}
+	return nil
+}
