@@ -83,6 +83,13 @@ minio_start
 section "go test"
 go test -count=1 ./...
 
+# bench/duckdb is a module of its own (DuckDB through cgo, kept out of weir's
+# module): the differential tests of weir against DuckDB on generated Parquet.
+# go-duckdb links a prebuilt DuckDB; its first build takes a few minutes,
+# then the build cache has it.
+section "go test bench/duckdb (weir vs DuckDB)"
+(cd bench/duckdb && go vet ./... && go test -count=1 ./...)
+
 # The race detector over the concurrent core (exchanges, barriers, watermark
 # trackers). -short keeps the randomized suites to a size the slower race
 # build finishes in reasonable time.

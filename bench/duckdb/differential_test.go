@@ -112,6 +112,10 @@ var diffCases = []diffCase{
 	{name: "subquery/max-of-counts", weir: "SELECT max(c) AS m, min(c) AS mn FROM (SELECT s, count(*) AS c FROM ev GROUP BY s) x"},
 	{name: "cte/two", weir: "WITH pos AS (SELECT * FROM ev WHERE v > 0), hot AS (SELECT * FROM pos WHERE k = 7) SELECT b, count(*) AS c FROM hot GROUP BY b"},
 
+	// Joins (weir 7725aad: regular joins of streams).
+	{name: "join/with-aggregate", weir: "SELECT e.id, e.v, g.c FROM ev e JOIN (SELECT k, count(*) AS c FROM ev GROUP BY k) g ON e.k = g.k WHERE e.id < 3000"},
+	{name: "join/self-filtered", weir: "SELECT a.id, b.id AS bid, a.s FROM (SELECT * FROM ev WHERE id < 60) a JOIN (SELECT * FROM ev WHERE id < 60) b ON a.k = b.k"},
+
 	// Lateness: t, t0 and t30 drop late rows per file, in row order.
 	{name: "late/count", weir: "SELECT count(*) AS c, sum(v) AS s FROM t"},
 	{name: "late/rows", weir: "SELECT id, ts FROM t WHERE id % 29 = 0"},
@@ -145,7 +149,6 @@ var refusedCases = []struct{ sql, reason string }{
 	{"SELECT id FROM ev WHERE k IN (SELECT k FROM ev WHERE v > 1400)", "subqueries in WHERE"},
 	{"SELECT id, (SELECT max(v) FROM ev) AS m FROM ev", "scalar subqueries"},
 	{"SELECT a.id, b.id FROM ev a JOIN ev b ON a.id = b.id + 4", "regular joins (only window joins are)"},
-	{"SELECT e.id, g.c FROM ev e JOIN (SELECT k, count(*) AS c FROM ev GROUP BY k) g ON e.k = g.k", "joins with an aggregate"},
 	{"SELECT id, row_number() OVER (PARTITION BY k ORDER BY id) AS r FROM ev", "window functions (OVER)"},
 	{"SELECT k, string_agg(s, ',') AS ss FROM ev GROUP BY k", "string_agg"},
 	{"SELECT id FROM ev EXCEPT SELECT id FROM ev WHERE k = 7", "EXCEPT"},
