@@ -29,14 +29,14 @@ var sqlQueries = map[string]string{
 	// Selection.
 	"q2": `SELECT auction, price FROM bids WHERE auction % 123 = 0`,
 	// Local item suggestion: a regular (non-windowed) join of auctions and
-	// persons. Unsupported until regular joins land.
+	// persons.
 	"q3": `SELECT p.name, p.city, p.state, a.id
 FROM auctions a JOIN persons p ON a.seller = p.id
 WHERE a.category = 10 AND (p.state = 'OR' OR p.state = 'ID' OR p.state = 'CA')`,
 	// Average price per category: the final (highest) bid of each auction
 	// among the bids made while it was open, averaged per category. A join
 	// of auctions and bids with a time condition (an interval join) and
-	// nested aggregation. Unsupported until interval joins land.
+	// nested aggregation.
 	"q4": `SELECT q.category, avg(q.final) AS avg_final
 FROM (
   SELECT max(b.price) AS final, a.category
