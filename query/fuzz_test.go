@@ -159,4 +159,9 @@ var planFuzzSeeds = []string{
 	`WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT * FROM r) SELECT * FROM r`,
 	`CREATE TABLE q () WITH (history = 'mem://t', event_time = 'v')`,
 	`INSERT INTO t SELECT * FROM t`,
+	`SELECT t.k, u.v FROM t JOIN u ON t.k = u.k AND u.ts BETWEEN t.ts - INTERVAL '5' SECOND AND t.ts + INTERVAL '5' SECOND`,
+	`SELECT t.k, u.v FROM t LEFT JOIN u ON t.k = u.k`,
+	`SELECT * FROM (SELECT k, window_start, window_end, count(*) AS n, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY count(*) DESC) AS rn
+	 FROM TUMBLE(t, ts, INTERVAL '10' SECOND) GROUP BY k, window_start, window_end) x WHERE rn <= 2`,
+	`SELECT k, count(DISTINCT s), approx_percentile(v, 0.5), approx_count_distinct(s) FROM t GROUP BY k`,
 }
