@@ -91,6 +91,9 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 		if p.spec.kind == sessionWindow {
 			return dataflow.Stream{}, fmt.Errorf("SESSION windows must be grouped by their window")
 		}
+		if err := checkWindowsPerRow(&p.spec); err != nil {
+			return dataflow.Stream{}, err
+		}
 		return in.AssignWindows(c.name("window"), p.input.Schema().Field(p.spec.timeCol).Name, p.spec.assigner()), nil
 	case *aggregatePlan:
 		return c.aggregate(p)
@@ -165,6 +168,11 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 }
 
 func (c *compiler) aggregate(p *aggregatePlan) (dataflow.Stream, error) {
+	if p.window != nil {
+		if err := checkWindowsPerRow(p.window); err != nil {
+			return dataflow.Stream{}, err
+		}
+	}
 	in, err := c.compile(p.input)
 	if err != nil {
 		return dataflow.Stream{}, err
@@ -249,6 +257,29 @@ func (c *compiler) join(p *joinPlan) (dataflow.Stream, error) {
 	return c.g.WindowJoin(c.name("window-join"), c.opts.Parallelism, left.KeyBy(lpart...), right.KeyBy(rpart...), dataflow.WindowJoinSpec{
 		LeftKeys: lk, RightKeys: rk, Kind: p.kind, LeftSchema: p.left.Schema(), RightSchema: p.right.Schema(),
 	}), nil
+}
+
+// maxWindowsPerRow bounds how many HOP or CUMULATE windows one row may
+// fall in: HOP(INTERVAL '1' MICROSECOND, INTERVAL '1' DAY) would put every
+// row in 86,400,000,000 windows, a job that runs out of memory long before
+// it ends (and cannot be cancelled mid-row).
+const maxWindowsPerRow = 10_000
+
+func checkWindowsPerRow(w *windowSpec) error {
+	var per time.Duration
+	switch w.kind {
+	case hopWindow:
+		per = w.slide
+	case cumulateWindow:
+		per = w.step
+	default:
+		return nil
+	}
+	if per > 0 && w.size/per > maxWindowsPerRow {
+		return fmt.Errorf("%s puts each row in %d windows (size / %s); at most %d are allowed",
+			w.funcName, int64(w.size/per), map[windowKind]string{hopWindow: "slide", cumulateWindow: "step"}[w.kind], maxWindowsPerRow)
+	}
+	return nil
 }
 
 // renameTo returns a map that relabels a batch with schema s (same column
