@@ -31,6 +31,14 @@ func (k KeyedStream) GroupAggregate(name string, p int, spec GroupAggSpec) Strea
 	return k.Apply(name, p, func() Operator { return &groupAggOp{spec: spec} })
 }
 
+// GroupAggregate adds a group aggregate on the stream's own subtasks,
+// chained to its input: the local half of a local/global aggregation. Each
+// subtask folds what it has into one row per key (a combiner), so the hash
+// exchange behind it carries partial rows instead of every row.
+func (s Stream) GroupAggregate(name string, spec GroupAggSpec) Stream {
+	return s.Apply(name, s.node.Parallelism, func() Operator { return &groupAggOp{spec: spec} })
+}
+
 type groupAggOp struct {
 	BaseOperator
 	spec GroupAggSpec
@@ -121,11 +129,11 @@ func (o *groupAggOp) lookup(rec arrow.RecordBatch, r int, keyValid arrow.Array) 
 			}
 			return o.idx.nullSlot, false
 		}
-		if s, ok := o.idx.ints[o.keyI[r]]; ok {
+		if s, ok := o.idx.ints.get(o.keyI[r]); ok {
 			return s, false
 		}
 		s := newSlot()
-		o.idx.ints[o.keyI[r]] = s
+		o.idx.ints.put(o.keyI[r], s)
 		return s, true
 	}
 	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.arena.keys, r)
@@ -149,19 +157,25 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		if kc.NullN() > 0 {
 			keyValid = kc
 		}
-		o.keyI = o.keyI[:0]
-		for r := 0; r < n; r++ {
-			if kc.IsValid(r) {
-				o.keyI = append(o.keyI, intAt(kc, r))
-			} else {
-				o.keyI = append(o.keyI, 0)
-			}
-		}
+		o.keyI = intKeys(kc, o.keyI)
 	}
 	if cap(o.slots) < n {
 		o.slots = make([]int32, n)
 	}
 	slots := o.slots[:n]
+	if o.spec.EmitAtEnd && o.fast && keyValid == nil && b.Ops == nil {
+		// The backfill fast path: no changelog to emit, no nulls, no
+		// retractions — one table probe per row, then the typed adds.
+		tab := o.idx.ints
+		for r, k := range o.keyI[:n] {
+			s, ok := tab.get(k)
+			if !ok {
+				s, _ = o.lookup(rec, r, nil)
+			}
+			slots[r] = s
+		}
+		return o.arena.acc.add(rec, slots)
+	}
 	o.gen++
 	type change struct{ slot, shadow int32 }
 	var changes []change

@@ -290,7 +290,7 @@ func appendKey(dst []byte, rec arrow.RecordBatch, cols []int, kinds []keyCol, r 
 // The common single non-null integer key uses a typed map; other keys are
 // encoded as bytes.
 type groupIndex struct {
-	ints     map[int64]int32
+	ints     *intTable
 	bytes    map[string]int32
 	nullSlot int32   // the slot of the NULL key on the typed path, or -1
 	slots    []int32 // in insertion order
@@ -298,7 +298,37 @@ type groupIndex struct {
 
 func newGroupIndex(fast bool) *groupIndex {
 	if fast {
-		return &groupIndex{ints: map[int64]int32{}, nullSlot: -1}
+		return &groupIndex{ints: newIntTable(), nullSlot: -1}
 	}
 	return &groupIndex{bytes: map[string]int32{}, nullSlot: -1}
+}
+
+// intKeys returns an integer key column's values widened to int64, reusing
+// buf: a view of the column itself when it is 64-bit (no copy), else one
+// typed conversion. Null slots hold unspecified values.
+func intKeys(col arrow.Array, buf []int64) []int64 {
+	if fw, ok := col.DataType().(arrow.FixedWidthDataType); ok && fw.BitWidth() == 64 {
+		return columnar.Int64Values(col)
+	}
+	buf = buf[:0]
+	n := col.Len()
+	switch c := col.(type) {
+	case *array.Int32:
+		for _, v := range c.Int32Values() {
+			buf = append(buf, int64(v))
+		}
+	case *array.Date32:
+		for i := 0; i < n; i++ {
+			buf = append(buf, int64(c.Value(i)))
+		}
+	default:
+		for i := 0; i < n; i++ {
+			if col.IsValid(i) {
+				buf = append(buf, intAt(col, i))
+			} else {
+				buf = append(buf, 0)
+			}
+		}
+	}
+	return buf
 }

@@ -268,11 +268,11 @@ func (o *windowAggOp) lookup(ws *winState, rec arrow.RecordBatch, r int, keyVali
 			return idx.nullSlot, false
 		}
 		v := o.keyI[r]
-		if s, ok := idx.ints[v]; ok {
+		if s, ok := idx.ints.get(v); ok {
 			return s, false
 		}
 		s := o.newSlot(ws, rec, r)
-		idx.ints[v] = s
+		idx.ints.put(v, s)
 		return s, true
 	}
 	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.arena.keys, r)
@@ -303,18 +303,7 @@ func (o *windowAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		if kc.NullN() > 0 {
 			keyValid = kc
 		}
-		if w := kc.DataType().(arrow.FixedWidthDataType).BitWidth(); w == 64 {
-			o.keyI = columnar.Int64Values(kc)
-		} else {
-			o.keyI = o.keyI[:0]
-			for r := 0; r < n; r++ {
-				if kc.IsValid(r) {
-					o.keyI = append(o.keyI, intAt(kc, r))
-				} else {
-					o.keyI = append(o.keyI, 0)
-				}
-			}
-		}
+		o.keyI = intKeys(kc, o.keyI)
 	}
 	var ts, starts, ends []int64
 	if o.spec.FromColumns {

@@ -172,10 +172,10 @@ func (o *sessionAggOp) keyOf(rec arrow.RecordBatch, r int, keyValid arrow.Array)
 			return o.keys.nullSlot
 		}
 		v := o.keyI[r]
-		s, ok := o.keys.ints[v]
+		s, ok := o.keys.ints.get(v)
 		if !ok {
 			s = newKey()
-			o.keys.ints[v] = s
+			o.keys.ints.put(v, s)
 		}
 		return s
 	}
@@ -207,14 +207,7 @@ func (o *sessionAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		if kc.NullN() > 0 {
 			keyValid = kc
 		}
-		o.keyI = o.keyI[:0]
-		for r := 0; r < n; r++ {
-			if kc.IsValid(r) {
-				o.keyI = append(o.keyI, intAt(kc, r))
-			} else {
-				o.keyI = append(o.keyI, 0)
-			}
-		}
+		o.keyI = intKeys(kc, o.keyI)
 	}
 	ts := columnar.Int64Values(rec.Column(o.timeIdx))
 	if cap(o.slots) < n {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/watermark"
 )
 
@@ -228,9 +229,134 @@ func (c *compiler) aggregateStream(p *aggregatePlan, in dataflow.Stream, keys []
 	case p.fromColumns:
 		return keyed.WindowAggregate(c.name("window-agg"), par, dataflow.WindowAggSpec{Keys: keys, FromColumns: true, Aggs: aggs}), nil
 	}
+	updating := p.input.props().updating
+	if out, ok := c.combined(in, p, keys, aggs, par, updating); ok {
+		return out, nil
+	}
 	return keyed.GroupAggregate(c.name("group-agg"), par, dataflow.GroupAggSpec{
-		Keys: keys, Aggs: aggs, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: p.input.props().updating,
+		Keys: keys, Aggs: aggs, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
 	}), nil
+}
+
+// combined plans a GROUP BY as local/global aggregation when every
+// aggregate decomposes (count, sum, min, max, avg): each subtask of the
+// input first folds its rows into one partial row per key (chained, no
+// exchange), and only those cross the hash exchange to the final
+// aggregate, which combines them — count and sum by sum, min by min, max by
+// max, avg by summing both its sum and its count. A backfill's partials are
+// emitted once, at the end of input; a live run's as a changelog per batch,
+// which the final aggregate folds exactly. Rejected alternative: always
+// shipping every row to the owner of its key, which moves the whole input
+// through the exchange (20 M rows for 1,000 groups).
+func (c *compiler) combined(in dataflow.Stream, p *aggregatePlan, keys []string, aggs []dataflow.Agg, par int, updating bool) (dataflow.Stream, bool) {
+	var local, global []dataflow.Agg
+	type final struct {
+		col      string // the global aggregate's column
+		count    string // for avg: the summed count
+		avg      bool
+		zeroNull bool // a count: 0 rather than NULL when no partial
+	}
+	finals := make([]final, len(aggs))
+	for i, a := range aggs {
+		part := fmt.Sprintf("$part%d", i)
+		switch a.Func {
+		case dataflow.CountAll, dataflow.Count:
+			local = append(local, dataflow.Agg{Func: a.Func, Column: a.Column, As: part})
+			global = append(global, dataflow.Agg{Func: dataflow.Sum, Column: part, As: a.As})
+			finals[i] = final{col: a.As, zeroNull: true}
+		case dataflow.Sum, dataflow.Min, dataflow.Max:
+			local = append(local, dataflow.Agg{Func: a.Func, Column: a.Column, As: part})
+			global = append(global, dataflow.Agg{Func: a.Func, Column: part, As: a.As})
+			finals[i] = final{col: a.As}
+		case dataflow.Avg:
+			cnt := part + "n"
+			local = append(local, dataflow.Agg{Func: dataflow.Sum, Column: a.Column, As: part},
+				dataflow.Agg{Func: dataflow.Count, Column: a.Column, As: cnt})
+			global = append(global, dataflow.Agg{Func: dataflow.Sum, Column: part, As: a.As},
+				dataflow.Agg{Func: dataflow.Sum, Column: cnt, As: cnt})
+			finals[i] = final{col: a.As, count: cnt, avg: true}
+		default:
+			return dataflow.Stream{}, false
+		}
+	}
+	partials := in.GroupAggregate(c.name("partial-agg"), dataflow.GroupAggSpec{
+		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
+	})
+	partition := keys
+	if len(keys) == 0 {
+		partition = nil
+	}
+	merged := partials.KeyBy(partition...).GroupAggregate(c.name("final-agg"), par, dataflow.GroupAggSpec{
+		Keys: keys, Aggs: global, EmitAtEnd: c.opts.Mode == Backfill,
+		// Live partials are a changelog; backfill ones are inserts.
+		UpdatingInput: c.opts.Mode == Live || updating,
+	})
+	out := p.Schema()
+	nk := len(keys)
+	return merged.Map(c.name("finish-agg"), func(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+		cols := make([]arrow.Array, out.NumFields())
+		for i := 0; i < nk; i++ {
+			cols[i] = rec.Column(i)
+		}
+		j := nk
+		for i, f := range finals {
+			col := rec.Column(j)
+			j++
+			switch {
+			case f.avg:
+				n := rec.Column(j)
+				j++
+				cols[nk+i] = divide(col, n)
+			case f.zeroNull:
+				cols[nk+i] = nullToZero(col)
+			default:
+				cols[nk+i] = col
+			}
+			if !arrow.TypeEqual(cols[nk+i].DataType(), out.Field(nk+i).Type) {
+				return nil, fmt.Errorf("internal: combined aggregate %s has type %s, want %s", f.col, cols[nk+i].DataType(), out.Field(nk+i).Type)
+			}
+		}
+		return array.NewRecordBatch(out, cols, rec.NumRows()), nil
+	}), true
+}
+
+// divide computes sum/count as float64, NULL where count is 0 or NULL.
+func divide(sum, count arrow.Array) arrow.Array {
+	n := sum.Len()
+	vals := make([]float64, n)
+	valid := make([]byte, (n+7)/8)
+	nulls := 0
+	counts := columnar.Int64Values(count)
+	for i := 0; i < n; i++ {
+		if sum.IsNull(i) || count.IsNull(i) || counts[i] == 0 {
+			nulls++
+			continue
+		}
+		var s float64
+		switch a := sum.(type) {
+		case *array.Float64:
+			s = a.Value(i)
+		case *array.Int64:
+			s = float64(a.Value(i))
+		}
+		vals[i] = s / float64(counts[i])
+		valid[i>>3] |= 1 << (i & 7)
+	}
+	return columnar.Fixed(arrow.PrimitiveTypes.Float64, vals, valid, nulls)
+}
+
+// nullToZero turns NULL counts (no partial at all) into 0.
+func nullToZero(a arrow.Array) arrow.Array {
+	if a.NullN() == 0 {
+		return a
+	}
+	vals := append([]int64(nil), columnar.Int64Values(a)...)
+	for i := range vals {
+		if a.IsNull(i) {
+			vals[i] = 0
+		}
+	}
+	return columnar.Int64s(vals)
 }
 
 func (c *compiler) join(p *joinPlan) (dataflow.Stream, error) {
