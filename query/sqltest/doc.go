@@ -44,7 +44,9 @@
 // names) and the rows, printed as Postgres prints them (NULL for NULL),
 // sorted — unless the query ends with ORDER BY ... [LIMIT ...], whose rows
 // are printed in their order. A query that only runs in backfill (ORDER BY,
-// LIMIT) says mode=backfill, and usually has an "error mode=live" twin.
+// LIMIT) says mode=backfill, and usually has an "error mode=live" twin. A
+// query that fails prints "error: " and the message; every run must fail
+// alike.
 //
 //	error [mode=both|backfill|live]
 //	SELECT nope FROM t

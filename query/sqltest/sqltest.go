@@ -238,15 +238,14 @@ func (s *script) query(t *testing.T, d *datadriven.TestData) string {
 	for i := 0; i < runs; i++ {
 		for _, mode := range modes(t, d) {
 			r, out, err := s.execute(d.Input, mode)
-			if err != nil {
-				if i == 0 && mode == query.Backfill {
-					return "error: " + err.Error() + "\n"
-				}
-				t.Fatalf("seed %d, run %d (%s): %v", s.seed, i, r, err)
+			var got string
+			if err == nil {
+				got, err = out.result(ordered)
 			}
-			got, err := out.result(ordered)
 			if err != nil {
-				t.Fatalf("seed %d, run %d (%s): %v", s.seed, i, r, err)
+				// Printed, and compared as any result: every run must
+				// fail alike.
+				got = "error: " + err.Error() + "\n"
 			}
 			if first == "" {
 				first, firstRun = got, r
