@@ -23,6 +23,23 @@ type GroupAggSpec struct {
 	// UpdatingInput says the input itself is a changelog (retractions): min
 	// and max then keep their values' multiplicities to take them back.
 	UpdatingInput bool
+	// EmptyGroup makes a GROUP BY without keys answer one row even over no
+	// rows (count 0, other aggregates NULL), as SQL's global aggregates do.
+	// Live, that row is emitted first and updated like any other.
+	EmptyGroup bool
+	// InputSchema, when known, lets the operator answer (EmptyGroup) even
+	// if no batch ever arrives.
+	InputSchema *arrow.Schema
+}
+
+// GroupAggSchema returns the output schema of a group aggregate over in.
+func GroupAggSchema(in *arrow.Schema, spec GroupAggSpec) (*arrow.Schema, error) {
+	o := &groupAggOp{spec: spec}
+	o.BaseOperator.TC = &TaskContext{Node: "schema"}
+	if err := o.resolve(in); err != nil {
+		return nil, err
+	}
+	return o.out, nil
 }
 
 // GroupAggregate adds a non-windowed group aggregate behind the stream's
@@ -56,6 +73,10 @@ type groupAggOp struct {
 	keyI    []int64
 	gen     uint32
 	touched []uint32 // per slot: the batch generation that last touched it
+
+	emptyOut  bool  // the empty group's row is the current output (EmptyGroup, live)
+	emptyDone bool  // it was emitted
+	empty     int32 // a slot that stays empty, or −1
 }
 
 func (o *groupAggOp) Open(tc *TaskContext) error {
@@ -63,6 +84,12 @@ func (o *groupAggOp) Open(tc *TaskContext) error {
 		return fmt.Errorf("group aggregate without aggregates")
 	}
 	o.TC = tc
+	o.empty = -1
+	if o.spec.InputSchema != nil {
+		if err := o.resolve(o.spec.InputSchema); err != nil {
+			return err
+		}
+	}
 	return tc.State.Register(tc.Node, o)
 }
 
@@ -150,6 +177,9 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 	if err := o.resolve(rec.Schema()); err != nil {
 		return err
 	}
+	if err := o.emitEmpty(ctx); err != nil {
+		return err
+	}
 	n := int(rec.NumRows())
 	var keyValid arrow.Array
 	if o.fast {
@@ -221,6 +251,18 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		if newLive {
 			rows, ops = append(rows, c.slot), append(ops, Insert)
 		}
+		if o.spec.EmptyGroup && len(o.keyIdx) == 0 {
+			// The one group of a global aggregate: its empty row stands in
+			// whenever it holds no rows.
+			switch {
+			case o.emptyOut && newLive:
+				rows, ops = append([]int32{o.emptySlot()}, rows...), append([]Op{Retract}, ops...)
+				o.emptyOut = false
+			case !newLive && oldLive:
+				rows, ops = append(rows, o.emptySlot()), append(ops, Insert)
+				o.emptyOut = true
+			}
+		}
 	}
 	defer func() {
 		for _, c := range changes {
@@ -241,18 +283,41 @@ func (o *groupAggOp) build(slots []int32) arrow.RecordBatch {
 	return columnar.Record(o.out, cols, len(slots))
 }
 
-func (o *groupAggOp) ProcessWatermark(context.Context, watermark.Time) error { return nil }
+func (o *groupAggOp) ProcessWatermark(ctx context.Context, _ watermark.Time) error {
+	return o.emitEmpty(ctx)
+}
+
+// emitEmpty emits a live global aggregate's row for no rows, once, before
+// anything else (EmptyGroup).
+func (o *groupAggOp) emitEmpty(ctx context.Context) error {
+	if !o.spec.EmptyGroup || o.spec.EmitAtEnd || len(o.spec.Keys) > 0 || o.emptyDone || o.out == nil {
+		return nil
+	}
+	o.emptyDone, o.emptyOut = true, true
+	return o.TC.Out.Emit(ctx, Inserts(o.build([]int32{o.emptySlot()})))
+}
+
+// emptySlot is a slot that holds no rows (count 0, every aggregate NULL).
+func (o *groupAggOp) emptySlot() int32 {
+	if o.empty < 0 {
+		o.empty = o.arena.alloc()
+	}
+	return o.empty
+}
 
 // Finish emits the final rows of a backfill.
 func (o *groupAggOp) Finish(ctx context.Context) error {
-	if !o.spec.EmitAtEnd || o.idx == nil {
-		return nil
+	if !o.spec.EmitAtEnd || o.out == nil {
+		return o.emitEmpty(ctx)
 	}
 	var live []int32
 	for _, s := range o.idx.slots {
 		if o.arena.acc.count[s] > 0 {
 			live = append(live, s)
 		}
+	}
+	if len(live) == 0 && o.spec.EmptyGroup && len(o.spec.Keys) == 0 {
+		live = append(live, o.emptySlot())
 	}
 	for start := 0; start < len(live); start += 8192 {
 		end := min(start+8192, len(live))

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/weirdata/weir/dataflow"
 )
@@ -82,19 +83,75 @@ func (b *stmtBinder) bindUnion(sel *pg.SelectStmt) (Plan, error) {
 		}
 	}
 	first := inputs[0].Schema()
+	types := make([]arrow.DataType, first.NumFields())
+	for i, f := range first.Fields() {
+		types[i] = f.Type
+	}
 	for _, in := range inputs[1:] {
 		s := in.Schema()
 		if s.NumFields() != first.NumFields() {
 			return nil, b.stmt.errorAt(-1, "each UNION query must have the same number of columns (%d and %d)", first.NumFields(), s.NumFields())
 		}
 		for i := range s.Fields() {
-			if !arrow.TypeEqual(s.Field(i).Type, first.Field(i).Type) {
+			t, ok := unionType(types[i], s.Field(i).Type)
+			if !ok {
 				return nil, b.stmt.errorAt(-1, "UNION types %s and %s cannot be matched (column %d, %q)",
-					TypeName(first.Field(i).Type), TypeName(s.Field(i).Type), i+1, first.Field(i).Name)
+					TypeName(types[i]), TypeName(s.Field(i).Type), i+1, first.Field(i).Name)
 			}
+			types[i] = t
+		}
+	}
+	// Cast each input to the common types, named as the first input.
+	for j, in := range inputs {
+		s := in.Schema()
+		same := true
+		exprs := make([]Expr, s.NumFields())
+		names := make([]string, s.NumFields())
+		for i, f := range s.Fields() {
+			var e Expr = &ColumnRef{Index: i, Name: f.Name, Typ: f.Type}
+			if !arrow.TypeEqual(f.Type, types[i]) {
+				c, err := Cast(e, types[i])
+				if err != nil {
+					return nil, b.stmt.errorAt(-1, "UNION column %d: %v", i+1, err)
+				}
+				e, same = c, false
+			}
+			exprs[i], names[i] = e, first.Field(i).Name
+		}
+		if !same {
+			inputs[j] = newProject(in, exprs, names)
 		}
 	}
 	return &unionPlan{inputs: inputs}, nil
+}
+
+// unionType is the type two UNION columns resolve to, as Postgres does
+// for the types weir has: equal types; NULL takes the other; integers
+// widen to bigint, and with a float to double precision.
+func unionType(a, b arrow.DataType) (arrow.DataType, bool) {
+	switch {
+	case arrow.TypeEqual(a, b):
+		return a, true
+	case a.ID() == arrow.NULL:
+		return b, true
+	case b.ID() == arrow.NULL:
+		return a, true
+	}
+	isInt := func(t arrow.DataType) bool {
+		switch t.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
+			return true
+		}
+		return false
+	}
+	isFloat := func(t arrow.DataType) bool { return t.ID() == arrow.FLOAT32 || t.ID() == arrow.FLOAT64 }
+	switch {
+	case isInt(a) && isInt(b):
+		return arrow.PrimitiveTypes.Int64, true
+	case (isInt(a) || isFloat(a)) && (isInt(b) || isFloat(b)):
+		return arrow.PrimitiveTypes.Float64, true
+	}
+	return nil, false
 }
 
 func (b *stmtBinder) bindSimpleSelect(sel *pg.SelectStmt) (Plan, error) {
@@ -169,17 +226,42 @@ func (b *stmtBinder) bindSimpleSelect(sel *pg.SelectStmt) (Plan, error) {
 	return out, nil
 }
 
-// usesAggregates reports whether any select item calls an aggregate.
-func (b *stmtBinder) usesAggregates(items []target, scope *relScope) bool {
+// usesAggregates reports whether any select item calls an aggregate
+// function (outside a window function's OVER), found in the parse tree so
+// that an error inside the call is reported by the aggregate binding
+// rather than mistaken for "no aggregates here".
+func (b *stmtBinder) usesAggregates(items []target, _ *relScope) bool {
 	for _, it := range items {
-		if it.node == nil {
-			continue
-		}
-		if _, err := BindExpr(b.stmt.Text, it.node, scope); err == nil && len(scope.aggs.specs) > 0 {
+		if it.node != nil && containsAggregate(it.node.ProtoReflect()) {
 			return true
 		}
 	}
-	return len(scope.aggs.specs) > 0
+	return false
+}
+
+// containsAggregate walks a parse tree (any message of it) for an
+// aggregate call, not descending into subqueries.
+func containsAggregate(m protoreflect.Message) bool {
+	if fc, ok := m.Interface().(*pg.FuncCall); ok && fc.Over == nil && IsAggregate(funcName(fc.Funcname)) {
+		return true
+	}
+	if _, ok := m.Interface().(*pg.SubLink); ok {
+		return false
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = containsAggregate(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = containsAggregate(v.Message())
+		}
+		return !found
+	})
+	return found
 }
 
 // distinct groups by every column (SELECT DISTINCT).

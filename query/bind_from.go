@@ -86,11 +86,9 @@ func (b *stmtBinder) bindRelation(name string, loc int32) (Plan, error) {
 			return nil, err
 		}
 		if len(cte.Aliascolnames) > 0 {
-			_, scope, err := b.aliased(p, name, &pg.Alias{Aliasname: name, Colnames: cte.Aliascolnames})
-			if err != nil {
+			if p, _, err = b.aliased(p, name, &pg.Alias{Aliasname: name, Colnames: cte.Aliascolnames}); err != nil {
 				return nil, err
 			}
-			_ = scope
 		}
 		return p, nil
 	}

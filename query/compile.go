@@ -158,7 +158,7 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	c.scans = append(c.scans, t.Name)
 	s := c.g.Source(t.Name, spec)
 	want := p.Schema()
-	switch got := src.Schema(); {
+	switch got := eventTimeUTC(src.Schema(), t.EventTime); {
 	case got.Equal(want):
 		return s, nil
 	case got.Equal(p.schema):
@@ -235,6 +235,7 @@ func (c *compiler) aggregateStream(p *aggregatePlan, in dataflow.Stream, keys []
 	}
 	return keyed.GroupAggregate(c.name("group-agg"), par, dataflow.GroupAggSpec{
 		Keys: keys, Aggs: aggs, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
+		EmptyGroup: len(keys) == 0, InputSchema: inSchema,
 	}), nil
 }
 
@@ -279,9 +280,14 @@ func (c *compiler) combined(in dataflow.Stream, p *aggregatePlan, keys []string,
 			return dataflow.Stream{}, false
 		}
 	}
-	partials := in.GroupAggregate(c.name("partial-agg"), dataflow.GroupAggSpec{
+	localSpec := dataflow.GroupAggSpec{
 		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
-	})
+	}
+	partSchema, err := dataflow.GroupAggSchema(p.input.Schema(), localSpec)
+	if err != nil {
+		return dataflow.Stream{}, false
+	}
+	partials := in.GroupAggregate(c.name("partial-agg"), localSpec)
 	partition := keys
 	if len(keys) == 0 {
 		partition = nil
@@ -290,6 +296,7 @@ func (c *compiler) combined(in dataflow.Stream, p *aggregatePlan, keys []string,
 		Keys: keys, Aggs: global, EmitAtEnd: c.opts.Mode == Backfill,
 		// Live partials are a changelog; backfill ones are inserts.
 		UpdatingInput: c.opts.Mode == Live || updating,
+		EmptyGroup:    len(keys) == 0, InputSchema: partSchema,
 	})
 	out := p.Schema()
 	nk := len(keys)

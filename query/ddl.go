@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"sync"
 	"errors"
 	"fmt"
 	"strconv"
@@ -126,7 +127,7 @@ func defString(d *pg.DefElem) (string, error) {
 func (e *Engine) createView(ctx context.Context, st Statement, vs *pg.ViewStmt) error {
 	name := vs.View.Relname
 	// Keep the query's own text, canonical (deparsed), without CREATE VIEW.
-	sql, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: vs.Query}}})
+	sql, err := pg.Deparse(&pg.ParseResult{Version: parseTreeVersion(), Stmts: []*pg.RawStmt{{Stmt: vs.Query}}})
 	if err != nil {
 		return st.errorAt(vs.View.Location, "view %q: %v", name, err)
 	}
@@ -161,3 +162,13 @@ func (e *Engine) drop(st Statement, ds *pg.DropStmt) (string, error) {
 	}
 	return tag, nil
 }
+
+// parseTreeVersion is the parse-tree version of the linked libpg_query,
+// which Deparse insists on (read once from a parse).
+var parseTreeVersion = sync.OnceValue(func() int32 {
+	res, err := pg.Parse("SELECT 1")
+	if err != nil {
+		return 0
+	}
+	return res.Version
+})

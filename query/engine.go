@@ -369,6 +369,7 @@ func (e *Engine) tableSchema(ctx context.Context, t *TableDef) (*arrow.Schema, e
 		}
 		return nil, err
 	}
+	schema = eventTimeUTC(schema, t.EventTime)
 	for _, c := range t.Columns {
 		is := schema.FieldIndices(c.Name)
 		if len(is) != 1 {
@@ -521,4 +522,19 @@ func concat(schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.RecordBatch,
 		cols[c] = a
 	}
 	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// eventTimeUTC returns schema with the event-time column typed as the
+// source runner delivers it: timestamp[us, UTC] whatever the unit or zone
+// of the data (a Parquet TIMESTAMP without time zone, milliseconds, …).
+func eventTimeUTC(schema *arrow.Schema, col string) *arrow.Schema {
+	is := schema.FieldIndices(col)
+	if col == "" || len(is) != 1 || schema.Field(is[0]).Type.ID() != arrow.TIMESTAMP ||
+		arrow.TypeEqual(schema.Field(is[0]).Type, columnar.TimestampType) {
+		return schema
+	}
+	fields := append([]arrow.Field(nil), schema.Fields()...)
+	fields[is[0]].Type = columnar.TimestampType
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
 }

@@ -220,3 +220,26 @@ func TestNexmarkTable(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// An event-time column of another unit or without a time zone (a Parquet
+// TIMESTAMP without time zone) is what the source makes of it: UTC µs.
+func TestEventTimeWithoutZone(t *testing.T) {
+	e := NewEngine(NewCatalog())
+	ntz := &arrow.TimestampType{Unit: arrow.Millisecond}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "ts", Type: ntz}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	ts := columnar.Fixed(ntz, []int64{1_000, 2_000, 12_000}, nil, 0)
+	rec := columnar.Record(schema, []arrow.Array{ts, columnar.Int64s([]int64{1, 2, 3})}, 3)
+	e.Providers.Memory().Put("ntz", &MemoryTable{Schema: schema, Splits: [][]arrow.RecordBatch{{rec}}})
+	run(t, e, `CREATE TABLE ntz () WITH (history = 'mem://ntz', event_time = 'ts')`, RunOptions{})
+	for _, mode := range []Mode{Backfill, Live} {
+		s := run(t, e, `SELECT window_start, sum(v) AS s FROM TUMBLE(ntz, ts, INTERVAL '10' SECOND) GROUP BY window_start, window_end; SELECT ts, v FROM ntz WHERE v = 3`, RunOptions{Mode: mode})
+		if got := strings.Join(s.rows(t, 0), "; "); got != ts0(0)+" | 3; "+ts0(10)+" | 3" {
+			t.Errorf("%s windows: %s", mode, got)
+		}
+		if got := strings.Join(s.rows(t, 1), "; "); !strings.HasSuffix(got, "| 3") {
+			t.Errorf("%s rows: %s", mode, got)
+		}
+	}
+}
+
+func ts0(sec int) string { return ts(sec) }

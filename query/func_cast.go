@@ -353,7 +353,7 @@ func floatToIntKernel(to kind) kernel {
 		src := valuesOf[float64](k.args[0])
 		out := make([]int64, k.n)
 		for i, f := range src {
-			r := roundHalfAway(f)
+			r := math.RoundToEven(f) // float8 to integer rounds half to even, as Postgres (rint)
 			// float64(MaxInt64) rounds up to 2^63, which is out of range.
 			if !(r >= -9223372036854775808.0 && r < 9223372036854775808.0) {
 				if k.isValid(i) {

@@ -1,13 +1,13 @@
 package duckdb
 
 import (
-	"os"
 	"testing"
 )
 
-// knownBugs are differences from DuckDB (and Postgres) that are weir's
-// bugs, each a minimal query. They fail today, so they run only with
-// WEIR_DUCKDB_KNOWN_BUGS=1; when one is fixed, move it to diffCases.
+// knownBugs were differences from DuckDB (and Postgres) that were weir's
+// bugs, each a minimal query; all are fixed now and run as regressions. A
+// new one that fails today is added with WEIR_DUCKDB_KNOWN_BUGS=1 as its
+// guard until it is fixed.
 var knownBugs = []struct {
 	diffCase
 	tsType string // the event-time column's type
@@ -42,9 +42,6 @@ var knownBugs = []struct {
 }
 
 func TestKnownBugs(t *testing.T) {
-	if os.Getenv("WEIR_DUCKDB_KNOWN_BUGS") == "" {
-		t.Skipf("%d known weir bugs; run with WEIR_DUCKDB_KNOWN_BUGS=1 to see them fail", len(knownBugs))
-	}
 	envs := map[string]*diffEnv{"TIMESTAMP": newDiffEnv(t, "TIMESTAMP"), "TIMESTAMPTZ": newDiffEnv(t, "TIMESTAMPTZ")}
 	for _, c := range knownBugs {
 		t.Run(c.name, func(t *testing.T) {
