@@ -35,7 +35,7 @@ type GroupAggSpec struct {
 // GroupAggSchema returns the output schema of a group aggregate over in.
 func GroupAggSchema(in *arrow.Schema, spec GroupAggSpec) (*arrow.Schema, error) {
 	o := &groupAggOp{spec: spec}
-	o.BaseOperator.TC = &TaskContext{Node: "schema"}
+	o.TC = &TaskContext{Node: "schema"}
 	if err := o.resolve(in); err != nil {
 		return nil, err
 	}

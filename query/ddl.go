@@ -2,11 +2,11 @@ package query
 
 import (
 	"context"
-	"sync"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
