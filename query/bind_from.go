@@ -183,6 +183,13 @@ func (b *stmtBinder) bindWindowTVF(name string, call *pg.FuncCall) (Plan, string
 			return nil, "", err
 		}
 		input = p
+	case arg.GetFuncCall() != nil && strings.EqualFold(funcName(arg.GetFuncCall().Funcname), "read_parquet"):
+		qual = "read_parquet"
+		p, err := b.bindReadParquet(arg.GetFuncCall())
+		if err != nil {
+			return nil, "", err
+		}
+		input = p
 	case arg.GetSubLink() != nil && arg.GetSubLink().SubLinkType == pg.SubLinkType_EXPR_SUBLINK:
 		p, err := b.bindQuery(arg.GetSubLink().Subselect)
 		if err != nil {
@@ -190,7 +197,7 @@ func (b *stmtBinder) bindWindowTVF(name string, call *pg.FuncCall) (Plan, string
 		}
 		input = p
 	default:
-		return nil, "", b.stmt.errorAt(loc32(arg), "the first argument of %s must name a table, a view or a parenthesized query", upper)
+		return nil, "", b.stmt.errorAt(loc32(arg), "the first argument of %s must name a table or a view, or be read_parquet(…) or a parenthesized query", upper)
 	}
 	timeArg := call.Args[1]
 	if fc := timeArg.GetFuncCall(); fc != nil && strings.EqualFold(funcName(fc.Funcname), "descriptor") && len(fc.Args) == 1 {
