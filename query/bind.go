@@ -326,6 +326,11 @@ func isIdentity(p *projectPlan, in Plan) bool {
 // function when it reads none of the window columns (so the window fuses
 // with its aggregate), else on top.
 func pushFilter(p Plan, cond Expr) Plan {
+	if j, ok := p.(joinInputs); ok {
+		if out, ok := pushIntoJoin(j, cond); ok {
+			return out
+		}
+	}
 	if w, ok := p.(*windowPlan); ok {
 		n := w.input.Schema().NumFields()
 		below := true
@@ -340,6 +345,92 @@ func pushFilter(p Plan, cond Expr) Plan {
 		}
 	}
 	return &filterPlan{input: p, cond: cond}
+}
+
+// joinInputs is a join whose output is its left columns, then right ones.
+type joinInputs interface {
+	Plan
+	inner() bool
+	// rightColumn maps an output column to the right input's column, or −1
+	// (left columns, and a window join's shared window columns).
+	rightColumn(out int) int
+	withInputs(ins []Plan) Plan
+}
+
+func (p *joinPlan) inner() bool { return p.kind == dataflow.InnerJoin }
+func (p *joinPlan) rightColumn(out int) int {
+	for r, o := range p.rightCols {
+		if o == out {
+			return r
+		}
+	}
+	return -1
+}
+func (p *joinPlan) withInputs(ins []Plan) Plan {
+	np := *p
+	np.left, np.right = ins[0], ins[1]
+	return &np
+}
+
+func (p *streamJoinPlan) inner() bool { return p.kind == dataflow.InnerJoin }
+func (p *streamJoinPlan) rightColumn(out int) int {
+	if nl := p.left.Schema().NumFields(); out >= nl {
+		return out - nl
+	}
+	return -1
+}
+
+// pushIntoJoin moves the conjuncts of cond that read only one side of an
+// inner join below it, into that side (a self-join filtered on both sides
+// then joins the filtered rows, not all of them). It is safe for weir's
+// semantics: lateness is decided at the sources, before any filter.
+func pushIntoJoin(j joinInputs, cond Expr) (Plan, bool) {
+	if !j.inner() {
+		return nil, false
+	}
+	ins := j.Inputs()
+	nl := ins[0].Schema().NumFields()
+	nOut := j.Schema().NumFields()
+	toRight := make([]int, nOut)
+	for i := range toRight {
+		toRight[i] = j.rightColumn(i)
+	}
+	var left, right, rest []Expr
+	for _, c := range Conjuncts(cond) {
+		cols := Columns(c)
+		allLeft, allRight := len(cols) > 0, len(cols) > 0
+		for _, col := range cols {
+			allLeft = allLeft && col < nl
+			allRight = allRight && toRight[col] >= 0
+		}
+		switch {
+		case allLeft:
+			left = append(left, c)
+		case allRight:
+			rc, err := Remap(c, toRight)
+			if err != nil {
+				return nil, false
+			}
+			right = append(right, rc)
+		default:
+			rest = append(rest, c)
+		}
+	}
+	if len(left) == 0 && len(right) == 0 {
+		return nil, false
+	}
+	newIns := []Plan{ins[0], ins[1]}
+	if len(left) > 0 {
+		newIns[0] = pushFilter(ins[0], And(left...))
+	}
+	if len(right) > 0 {
+		newIns[1] = pushFilter(ins[1], And(right...))
+	}
+	out := j.withInputs(newIns)
+	if len(rest) > 0 {
+		out = &filterPlan{input: out, cond: And(rest...)}
+	}
+	return out, true
 }
 
 // target is one output column of a select list: a node to bind, or an

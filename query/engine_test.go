@@ -243,3 +243,20 @@ func TestEventTimeWithoutZone(t *testing.T) {
 }
 
 func ts0(sec int) string { return ts(sec) }
+
+// WHERE conjuncts on one side of an inner join are applied below it.
+func TestFilterPushedIntoJoin(t *testing.T) {
+	e := newTestEngine(t)
+	sql := "SELECT a.v, b.v FROM events a JOIN events b ON a.k = b.k WHERE a.v > 9 AND b.v < 8"
+	for _, mode := range []Mode{Backfill, Live} {
+		s := run(t, e, sql+"; EXPLAIN "+sql, RunOptions{Mode: mode, Parallelism: 2})
+		if got := strings.Join(s.rows(t, 0), "; "); got != "10 | 5; 20 | 7; 30 | 5" {
+			t.Errorf("%s: rows %s", mode, got)
+		}
+		plan := strings.Join(s.order[1], "\n")
+		join := strings.Index(plan, "join")
+		if join < 0 || strings.Count(plan[join:], "Filter") != 2 {
+			t.Errorf("%s: filters not below the join:\n%s", mode, plan)
+		}
+	}
+}
