@@ -95,14 +95,7 @@ func (o *groupAggOp) Open(tc *TaskContext) error {
 
 // KeyGroups implements ManagedState.
 func (o *groupAggOp) KeyGroups() []int {
-	if o.idx == nil || len(o.idx.slots) == 0 {
-		return nil
-	}
-	var kgs []int
-	for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
-		kgs = append(kgs, kg)
-	}
-	return kgs
+	return ownedKeyGroups(o.TC, o.idx != nil && len(o.idx.slots) > 0)
 }
 
 func (o *groupAggOp) resolve(schema *arrow.Schema) error {

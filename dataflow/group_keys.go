@@ -332,3 +332,30 @@ func intKeys(col arrow.Array, buf []int64) []int64 {
 	}
 	return buf
 }
+
+// windowedSchema is the output of a window aggregate: the key columns of
+// in, window_start, window_end, then the aggregates.
+func windowedSchema(in *arrow.Schema, keyIdx []int, aggFields []arrow.Field) *arrow.Schema {
+	fields := make([]arrow.Field, 0, len(keyIdx)+2+len(aggFields))
+	for _, j := range keyIdx {
+		fields = append(fields, in.Field(j))
+	}
+	fields = append(fields,
+		arrow.Field{Name: WindowStartColumn, Type: columnar.TimestampType},
+		arrow.Field{Name: WindowEndColumn, Type: columnar.TimestampType})
+	return arrow.NewSchema(append(fields, aggFields...), nil)
+}
+
+// ownedKeyGroups is what an aggregate reports as ManagedState: every key
+// group of its subtask while it holds any state. (Per-key-group tracking
+// comes with snapshots, issue #6.)
+func ownedKeyGroups(tc *TaskContext, hasState bool) []int {
+	if !hasState {
+		return nil
+	}
+	kgs := make([]int, 0, tc.KeyGroups.End-tc.KeyGroups.Start)
+	for kg := tc.KeyGroups.Start; kg < tc.KeyGroups.End; kg++ {
+		kgs = append(kgs, kg)
+	}
+	return kgs
+}

@@ -140,14 +140,7 @@ func (o *windowAggOp) Open(tc *TaskContext) error {
 
 // KeyGroups implements ManagedState.
 func (o *windowAggOp) KeyGroups() []int {
-	if len(o.windows) == 0 {
-		return nil
-	}
-	var kgs []int
-	for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
-		kgs = append(kgs, kg)
-	}
-	return kgs
+	return ownedKeyGroups(o.TC, len(o.windows) > 0)
 }
 
 func (o *windowAggOp) resolve(schema *arrow.Schema) error {
@@ -183,14 +176,7 @@ func (o *windowAggOp) resolve(schema *arrow.Schema) error {
 			return fmt.Errorf("%w", err)
 		}
 		o.aggFields = acc.outputFields(o.spec.Aggs)
-		var fields []arrow.Field
-		for _, j := range keyIdx {
-			fields = append(fields, schema.Field(j))
-		}
-		fields = append(fields,
-			arrow.Field{Name: WindowStartColumn, Type: columnar.TimestampType},
-			arrow.Field{Name: WindowEndColumn, Type: columnar.TimestampType})
-		o.out = arrow.NewSchema(append(fields, o.aggFields...), nil)
+		o.out = windowedSchema(schema, keyIdx, o.aggFields)
 		o.fast = len(keyIdx) == 1 && o.arena.keys[0].kind == keyInt
 	}
 	o.in, o.keyIdx = schema, keyIdx

@@ -104,14 +104,7 @@ func (o *sessionAggOp) Open(tc *TaskContext) error {
 
 // KeyGroups implements ManagedState.
 func (o *sessionAggOp) KeyGroups() []int {
-	if o.nSessions == 0 {
-		return nil
-	}
-	var kgs []int
-	for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
-		kgs = append(kgs, kg)
-	}
-	return kgs
+	return ownedKeyGroups(o.TC, o.nSessions > 0)
 }
 
 func (o *sessionAggOp) resolve(schema *arrow.Schema) error {
@@ -141,14 +134,7 @@ func (o *sessionAggOp) resolve(schema *arrow.Schema) error {
 			return fmt.Errorf("%w", err)
 		}
 		o.aggFields = acc.outputFields(o.spec.Aggs)
-		var fields []arrow.Field
-		for _, j := range keyIdx {
-			fields = append(fields, schema.Field(j))
-		}
-		fields = append(fields,
-			arrow.Field{Name: WindowStartColumn, Type: columnar.TimestampType},
-			arrow.Field{Name: WindowEndColumn, Type: columnar.TimestampType})
-		o.out = arrow.NewSchema(append(fields, o.aggFields...), nil)
+		o.out = windowedSchema(schema, keyIdx, o.aggFields)
 		o.fast = len(keyIdx) == 1 && o.keyArena.keys[0].kind == keyInt
 		o.keys = newGroupIndex(o.fast)
 	}

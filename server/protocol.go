@@ -2,11 +2,9 @@ package server
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/weirdata/weir/query"
 	"github.com/weirdata/weir/watermark"
@@ -75,60 +73,9 @@ func progressMessage(id string, p query.Progress) serverMessage {
 func rowValues(rec arrow.RecordBatch, r int) []any {
 	out := make([]any, rec.NumCols())
 	for c := range out {
-		out[c] = jsonValue(rec.Column(c), r)
+		out[c] = query.JSONValue(rec.Column(c), r)
 	}
 	return out
-}
-
-// jsonValue renders one value: numbers, strings, booleans, null, RFC 3339
-// timestamps in UTC. NaN and infinities, which JSON lacks, become strings.
-func jsonValue(col arrow.Array, r int) any {
-	if col.IsNull(r) {
-		return nil
-	}
-	switch a := col.(type) {
-	case *array.Int64:
-		return a.Value(r)
-	case *array.Int32:
-		return a.Value(r)
-	case *array.Int16:
-		return a.Value(r)
-	case *array.Int8:
-		return a.Value(r)
-	case *array.Uint64:
-		return a.Value(r)
-	case *array.Uint32:
-		return a.Value(r)
-	case *array.Float64:
-		return finite(a.Value(r))
-	case *array.Float32:
-		return finite(float64(a.Value(r)))
-	case *array.Boolean:
-		return a.Value(r)
-	case *array.String:
-		return a.Value(r)
-	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		return a.Value(r).ToTime(unit).UTC().Format(time.RFC3339Nano)
-	case *array.Date32:
-		return a.Value(r).ToTime().UTC().Format("2006-01-02")
-	case *array.Duration:
-		unit := a.DataType().(*arrow.DurationType).Unit
-		return (time.Duration(a.Value(r)) * unit.Multiplier()).String()
-	}
-	return col.ValueStr(r)
-}
-
-func finite(f float64) any {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	return f
 }
 
 // errorMessage renders an error, with the SQL position when it has one.

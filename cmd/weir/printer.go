@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/query"
@@ -73,7 +72,7 @@ func (p *printer) Rows(_ int, b dataflow.Batch) error {
 				obj["op"] = op
 			}
 			for c := 0; c < int(b.Rec.NumCols()); c++ {
-				obj[p.schema.Field(c).Name] = jsonValue(b.Rec.Column(c), r)
+				obj[p.schema.Field(c).Name] = query.JSONValue(b.Rec.Column(c), r)
 			}
 			line, err := json.Marshal(obj)
 			if err != nil {
@@ -212,47 +211,18 @@ func (p *printer) writeLine(cells []string, widths []int) error {
 	return err
 }
 
-// cells renders row r: NULL is empty in csv and "NULL" is avoided so that
-// text columns holding the word stay distinguishable; timestamps are RFC 3339.
+// cells renders row r as text: the JSON rendering of each value (so the
+// command line and the websocket agree), NULL as an empty cell.
 func cells(rec arrow.RecordBatch, r int) []string {
 	out := make([]string, rec.NumCols())
 	for c := range out {
-		col := rec.Column(c)
-		if col.IsNull(r) {
-			continue
+		switch v := query.JSONValue(rec.Column(c), r).(type) {
+		case nil:
+		case string:
+			out[c] = v
+		default:
+			out[c] = fmt.Sprint(v)
 		}
-		out[c] = valueString(col, r)
 	}
 	return out
-}
-
-func valueString(col arrow.Array, r int) string {
-	switch a := col.(type) {
-	case *array.Timestamp:
-		return a.Value(r).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC().Format("2006-01-02T15:04:05.999999Z07:00")
-	case *array.Float64:
-		return fmt.Sprint(a.Value(r))
-	}
-	return col.ValueStr(r)
-}
-
-// jsonValue renders row r of col for JSON: numbers, strings, booleans,
-// null, RFC 3339 timestamps.
-func jsonValue(col arrow.Array, r int) any {
-	if col.IsNull(r) {
-		return nil
-	}
-	switch a := col.(type) {
-	case *array.Int64:
-		return a.Value(r)
-	case *array.Int32:
-		return a.Value(r)
-	case *array.Float64:
-		return a.Value(r)
-	case *array.Boolean:
-		return a.Value(r)
-	case *array.String:
-		return a.Value(r)
-	}
-	return valueString(col, r)
 }
