@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/query"
 	"github.com/weirdata/weir/server"
 )
@@ -72,9 +75,13 @@ func ensureDemoTables(ctx context.Context, eng *query.Engine) error {
 	return nil
 }
 
-type discardSink struct{ query.Sink }
+// discardSink ignores what statements produce.
+type discardSink struct{}
 
-func (discardSink) Done(int, query.Done) error { return nil }
+func (discardSink) Schema(int, *arrow.Schema) error    { return nil }
+func (discardSink) Rows(int, dataflow.Batch) error     { return nil }
+func (discardSink) Progress(int, query.Progress) error { return nil }
+func (discardSink) Done(int, query.Done) error         { return nil }
 
 // indexPage stands in for the notebook UI until it is embedded (issue 5).
 func indexPage(w http.ResponseWriter, _ *http.Request) {
