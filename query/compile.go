@@ -33,6 +33,9 @@ type compiler struct {
 	scans []string // source node names, for progress
 	// bounded is false once a source is unbounded (a live feed).
 	bounded bool
+	// hints are the filters sitting directly on a scan, offered to its
+	// provider to skip whole splits (see SourceRequest.SplitHints).
+	hints map[*scanPlan][]Hint
 }
 
 func newCompiler(ctx context.Context, eng *Engine, opts RunOptions) *compiler {
@@ -55,6 +58,12 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 		src := &valuesSource{}
 		return c.g.Source(c.name("values"), dataflow.SourceSpec{Source: src, Parallelism: 1}), nil
 	case *filterPlan:
+		if sp, ok := p.input.(*scanPlan); ok {
+			if c.hints == nil {
+				c.hints = map[*scanPlan][]Hint{}
+			}
+			c.hints[sp] = splitHints(p.cond, sp.Schema())
+		}
 		in, err := c.compile(p.input)
 		if err != nil {
 			return dataflow.Stream{}, err
@@ -130,6 +139,7 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	if p.cols != nil {
 		req.Columns = p.columnNames()
 	}
+	req.SplitHints = c.hints[p]
 	src, bounded, err := c.eng.openTable(c.ctx, t, req)
 	if err != nil {
 		return dataflow.Stream{}, fmt.Errorf("table %q: %w", t.Name, err)
@@ -531,4 +541,30 @@ func (c *compiler) streamJoin(p *streamJoinPlan) (dataflow.Stream, error) {
 		spec.TTL, spec.LeftTime, spec.RightTime = p.ttl, timeName(p.left), timeName(p.right)
 	}
 	return c.g.RegularJoin(c.name("regular-join"), par, left, right, spec), nil
+}
+
+// splitHints turns the conjuncts of cond that compare a column with a
+// constant into hints for the source (over schema, the scan's output).
+func splitHints(cond Expr, schema *arrow.Schema) []Hint {
+	flip := map[string]string{"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+	var hints []Hint
+	for _, c := range Conjuncts(cond) {
+		op, l, r, ok := Comparison(c)
+		if !ok {
+			continue
+		}
+		col, isCol := l.(*ColumnRef)
+		if !isCol || !IsConstant(r) {
+			if col, isCol = r.(*ColumnRef); !isCol || !IsConstant(l) {
+				continue
+			}
+			op, r = flip[op], l
+		}
+		v, err := constValue(r)
+		if err != nil || v == nil || op == "" {
+			continue
+		}
+		hints = append(hints, Hint{Column: schema.Field(col.Index).Name, Op: op, Value: v})
+	}
+	return hints
 }

@@ -47,3 +47,60 @@ SELECT k, count(*) FROM ev WHERE k = 1 GROUP BY k`, RunOptions{Mode: mode})
 		}
 	}
 }
+
+// Filters on Hive partition columns skip whole files (whole splits); other
+// hints, and hints that do not fit the column's type, skip nothing.
+func TestPartitionHintsPruneFiles(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "ts", Type: columnar.TimestampType}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	for _, day := range []string{"day=1", "day=2", "day=3"} {
+		w, err := parquet.NewWriter(st, schema, parquet.WriterOptions{Prefix: "t/" + day + "/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := columnar.Record(schema, []arrow.Array{columnar.Timestamps([]int64{1e6, 2e6}), columnar.Int64s([]int64{10, 20})}, 2)
+		if err := w.Write(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := "file://" + dir + "/t/**/*.parquet"
+	e := NewEngine(NewCatalog())
+	pr, u, err := e.Providers.lookup(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hints  []Hint
+		splits int
+	}{
+		{nil, 3},
+		{[]Hint{{Column: "day", Op: ">=", Value: int64(2)}}, 2},
+		{[]Hint{{Column: "day", Op: "=", Value: int64(2)}, {Column: "v", Op: "=", Value: int64(10)}}, 1},
+		{[]Hint{{Column: "day", Op: "=", Value: "two"}}, 3}, // does not fit: no pruning, no error
+	} {
+		src, _, err := pr.Open(context.Background(), u, SourceRequest{SplitHints: tc.hints})
+		if err != nil {
+			t.Fatal(err)
+		}
+		splits, err := src.Splits(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(splits) != tc.splits {
+			t.Errorf("hints %v: %d splits, want %d", tc.hints, len(splits), tc.splits)
+		}
+	}
+	for _, mode := range []Mode{Backfill, Live} {
+		s := run(t, e, "SELECT day, sum(v) FROM read_parquet('"+url+"') WHERE day >= 2 AND v > 10 GROUP BY day", RunOptions{Mode: mode})
+		if got := strings.Join(s.rows(t, 0), "; "); got != "2 | 20; 3 | 20" {
+			t.Errorf("%s: %s", mode, got)
+		}
+	}
+}

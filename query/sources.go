@@ -55,6 +55,20 @@ type SourceRequest struct {
 	// the others.
 	Columns   []string
 	EventTime string
+	// SplitHints are the run's filters of the form column op constant. A
+	// provider may use them only to skip whole splits (a Parquet file under
+	// a partition directory that no row of which can match): dropping rows
+	// inside a split would change the sequence lateness is decided on. The
+	// filters stay in the plan either way.
+	SplitHints []Hint
+}
+
+// Hint is a filter column op constant (op: = <> < <= > >=); Value is an
+// int64, float64, string, bool or time.Time.
+type Hint struct {
+	Column string
+	Op     string
+	Value  any
 }
 
 // Provider turns the URLs of one scheme into dataflow sources.

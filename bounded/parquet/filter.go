@@ -71,6 +71,12 @@ type Pred struct {
 type Filter struct {
 	And      []Pred
 	From, To time.Time
+	// Partitions are predicates used only to skip whole files by their
+	// partition values; a predicate on another column, or one that does not
+	// fit its column's type, prunes nothing. They are not applied to rows:
+	// the caller keeps them above the source. Since a file is a split,
+	// skipping a whole file leaves every other split's sequence as it is.
+	Partitions []Pred
 }
 
 // String renders the filter as SQL-like text, for EXPLAIN and messages.

@@ -159,13 +159,17 @@ func New(ctx context.Context, store storage.Store, files []storage.ObjectInfo, o
 		keep[i] = true
 	}
 	if !opts.NoPushdown {
-		for _, p := range opts.Filter.And {
+		nAnd := len(opts.Filter.And)
+		for i, p := range append(opts.Filter.And[:nAnd:nAnd], opts.Filter.Partitions...) {
 			c, ok := partIndex[p.Column]
 			if !ok {
 				continue
 			}
 			bp, err := bindPred(p, c, partTypes[c], true)
 			if err != nil {
+				if i >= nAnd {
+					continue // a pruning hint that does not fit: prune nothing
+				}
 				return nil, fmt.Errorf("parquet: %w", err)
 			}
 			for i := range files {
