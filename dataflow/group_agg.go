@@ -69,8 +69,7 @@ type groupAggOp struct {
 	fast      bool
 
 	slots   []int32
-	keyBuf  []byte
-	keyI    []int64
+	keys    batchKeys
 	gen     uint32
 	touched []uint32 // per slot: the batch generation that last touched it
 
@@ -131,38 +130,17 @@ func (o *groupAggOp) resolve(schema *arrow.Schema) error {
 	return nil
 }
 
-func (o *groupAggOp) lookup(rec arrow.RecordBatch, r int, keyValid arrow.Array) (int32, bool) {
-	newSlot := func() int32 {
+// lookup returns the slot of row r's key, creating it.
+func (o *groupAggOp) lookup(r int) (int32, bool) {
+	return o.idx.lookup(&o.keys, r, func() int32 {
 		s := o.arena.alloc()
-		o.arena.setKey(s, rec, o.keyIdx, r)
+		o.arena.setKey(s, o.keys.rec, o.keyIdx, r)
 		o.idx.slots = append(o.idx.slots, s)
 		for int(s) >= len(o.touched) {
 			o.touched = append(o.touched, 0)
 		}
 		return s
-	}
-	if o.fast {
-		if keyValid != nil && !keyValid.IsValid(r) {
-			if o.idx.nullSlot < 0 {
-				o.idx.nullSlot = newSlot()
-				return o.idx.nullSlot, true
-			}
-			return o.idx.nullSlot, false
-		}
-		if s, ok := o.idx.ints.get(o.keyI[r]); ok {
-			return s, false
-		}
-		s := newSlot()
-		o.idx.ints.put(o.keyI[r], s)
-		return s, true
-	}
-	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.arena.keys, r)
-	if s, ok := o.idx.bytes[string(o.keyBuf)]; ok {
-		return s, false
-	}
-	s := newSlot()
-	o.idx.bytes[string(o.keyBuf)] = s
-	return s, true
+	})
 }
 
 func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
@@ -174,26 +152,19 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		return err
 	}
 	n := int(rec.NumRows())
-	var keyValid arrow.Array
-	if o.fast {
-		kc := rec.Column(o.keyIdx[0])
-		if kc.NullN() > 0 {
-			keyValid = kc
-		}
-		o.keyI = intKeys(kc, o.keyI)
-	}
+	o.keys.prepare(rec, o.keyIdx, o.arena.keys, o.fast)
 	if cap(o.slots) < n {
 		o.slots = make([]int32, n)
 	}
 	slots := o.slots[:n]
-	if o.spec.EmitAtEnd && o.fast && keyValid == nil && b.Ops == nil {
+	if o.spec.EmitAtEnd && o.fast && o.keys.valid == nil && b.Ops == nil {
 		// The backfill fast path: no changelog to emit, no nulls, no
 		// retractions — one table probe per row, then the typed adds.
 		tab := o.idx.ints
-		for r, k := range o.keyI[:n] {
+		for r, k := range o.keys.ints[:n] {
 			s, ok := tab.get(k)
 			if !ok {
-				s, _ = o.lookup(rec, r, nil)
+				s, _ = o.lookup(r)
 			}
 			slots[r] = s
 		}
@@ -203,7 +174,7 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 	type change struct{ slot, shadow int32 }
 	var changes []change
 	for r := 0; r < n; r++ {
-		s, created := o.lookup(rec, r, keyValid)
+		s, created := o.lookup(r)
 		if created && b.Op(r) == Retract {
 			return fmt.Errorf("retraction of a row never inserted (group %d)", s)
 		}

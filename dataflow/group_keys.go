@@ -359,3 +359,57 @@ func ownedKeyGroups(tc *TaskContext, hasState bool) []int {
 	}
 	return kgs
 }
+
+// batchKeys is one batch's group keys, prepared once per batch for probing
+// group indexes: the integer fast path widens the key column to int64 (a
+// view when it already is) and notes whether it has nulls; other keys are
+// encoded per row into buf.
+type batchKeys struct {
+	rec   arrow.RecordBatch
+	cols  []int
+	kinds []keyCol
+	ints  []int64
+	valid arrow.Array // the key column when it has nulls (fast path)
+	buf   []byte
+}
+
+// prepare readies k for rec's rows; fast selects the single-integer-key path.
+func (k *batchKeys) prepare(rec arrow.RecordBatch, cols []int, kinds []keyCol, fast bool) {
+	k.rec, k.cols, k.kinds, k.valid = rec, cols, kinds, nil
+	if !fast {
+		return
+	}
+	kc := rec.Column(cols[0])
+	if kc.NullN() > 0 {
+		k.valid = kc
+	}
+	k.ints = intKeys(kc, k.ints)
+}
+
+// lookup returns the slot of row r's key, calling create for a key seen
+// for the first time (create returns the new slot); created reports that.
+func (g *groupIndex) lookup(k *batchKeys, r int, create func() int32) (slot int32, created bool) {
+	if g.ints != nil {
+		if k.valid != nil && !k.valid.IsValid(r) {
+			if g.nullSlot < 0 {
+				g.nullSlot = create()
+				return g.nullSlot, true
+			}
+			return g.nullSlot, false
+		}
+		v := k.ints[r]
+		if s, ok := g.ints.get(v); ok {
+			return s, false
+		}
+		s := create()
+		g.ints.put(v, s)
+		return s, true
+	}
+	k.buf = appendKey(k.buf[:0], k.rec, k.cols, k.kinds, r)
+	if s, ok := g.bytes[string(k.buf)]; ok {
+		return s, false
+	}
+	s := create()
+	g.bytes[string(k.buf)] = s
+	return s, true
+}

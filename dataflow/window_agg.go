@@ -114,10 +114,9 @@ type windowAggOp struct {
 	lastW  Window
 	lastWS *winState
 
-	slots  []int32
-	keyBuf []byte
-	keyI   []int64
-	upd    *updateSet
+	slots []int32
+	keys  batchKeys
+	upd   *updateSet
 }
 
 func (o *windowAggOp) Open(tc *TaskContext) error {
@@ -243,31 +242,8 @@ func (o *windowAggOp) insertFired(ws *winState) {
 }
 
 // lookup returns the slot of row r's key in window ws, creating it.
-func (o *windowAggOp) lookup(ws *winState, rec arrow.RecordBatch, r int, keyValid arrow.Array) (int32, bool) {
-	idx := ws.idx
-	if o.fast {
-		if keyValid != nil && !keyValid.IsValid(r) {
-			if idx.nullSlot < 0 {
-				idx.nullSlot = o.newSlot(ws, rec, r)
-				return idx.nullSlot, true
-			}
-			return idx.nullSlot, false
-		}
-		v := o.keyI[r]
-		if s, ok := idx.ints.get(v); ok {
-			return s, false
-		}
-		s := o.newSlot(ws, rec, r)
-		idx.ints.put(v, s)
-		return s, true
-	}
-	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.arena.keys, r)
-	if s, ok := idx.bytes[string(o.keyBuf)]; ok {
-		return s, false
-	}
-	s := o.newSlot(ws, rec, r)
-	idx.bytes[string(o.keyBuf)] = s
-	return s, true
+func (o *windowAggOp) lookup(ws *winState, r int) (int32, bool) {
+	return ws.idx.lookup(&o.keys, r, func() int32 { return o.newSlot(ws, o.keys.rec, r) })
 }
 
 func (o *windowAggOp) newSlot(ws *winState, rec arrow.RecordBatch, r int) int32 {
@@ -283,14 +259,7 @@ func (o *windowAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		return err
 	}
 	n := int(rec.NumRows())
-	var keyValid arrow.Array
-	if o.fast {
-		kc := rec.Column(o.keyIdx[0])
-		if kc.NullN() > 0 {
-			keyValid = kc
-		}
-		o.keyI = intKeys(kc, o.keyI)
-	}
+	o.keys.prepare(rec, o.keyIdx, o.arena.keys, o.fast)
 	var ts, starts, ends []int64
 	if o.spec.FromColumns {
 		starts, ends = columnar.Int64Values(rec.Column(o.startIdx)), columnar.Int64Values(rec.Column(o.endIdx))
@@ -319,12 +288,12 @@ func (o *windowAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 				continue
 			}
 			if ws.fired || b.Op(r) == Retract {
-				if err := o.update(ws, rec, r, b.Op(r), keyValid); err != nil {
+				if err := o.update(ws, rec, r, b.Op(r)); err != nil {
 					return err
 				}
 				continue
 			}
-			slots[r], _ = o.lookup(ws, rec, r, keyValid)
+			slots[r], _ = o.lookup(ws, r)
 		}
 		if err := o.arena.acc.add(rec, slots); err != nil {
 			return err
@@ -342,8 +311,8 @@ type updateSet struct {
 
 // update applies one row to a window outside the vectorized path: a row for
 // a window that already fired, or a retraction.
-func (o *windowAggOp) update(ws *winState, rec arrow.RecordBatch, r int, op Op, keyValid arrow.Array) error {
-	slot, created := o.lookup(ws, rec, r, keyValid)
+func (o *windowAggOp) update(ws *winState, rec arrow.RecordBatch, r int, op Op) error {
+	slot, created := o.lookup(ws, r)
 	if created && op == Retract {
 		return fmt.Errorf("retraction of a row never inserted in window [%s, %s)", watermark.Time(ws.w.Start), watermark.Time(ws.w.End))
 	}

@@ -84,9 +84,8 @@ type sessionAggOp struct {
 	wm        watermark.Time
 	nSessions int
 
-	slots  []int32
-	keyBuf []byte
-	keyI   []int64
+	slots []int32
+	bk    batchKeys
 }
 
 func (o *sessionAggOp) Open(tc *TaskContext) error {
@@ -143,34 +142,13 @@ func (o *sessionAggOp) resolve(schema *arrow.Schema) error {
 }
 
 // keyOf returns the key slot of row r, creating it.
-func (o *sessionAggOp) keyOf(rec arrow.RecordBatch, r int, keyValid arrow.Array) int32 {
-	newKey := func() int32 {
+func (o *sessionAggOp) keyOf(r int) int32 {
+	s, _ := o.keys.lookup(&o.bk, r, func() int32 {
 		s := o.keyArena.alloc()
-		o.keyArena.setKey(s, rec, o.keyIdx, r)
+		o.keyArena.setKey(s, o.bk.rec, o.keyIdx, r)
 		o.byKey = append(o.byKey, &keySessions{})
 		return s
-	}
-	if o.fast {
-		if keyValid != nil && !keyValid.IsValid(r) {
-			if o.keys.nullSlot < 0 {
-				o.keys.nullSlot = newKey()
-			}
-			return o.keys.nullSlot
-		}
-		v := o.keyI[r]
-		s, ok := o.keys.ints.get(v)
-		if !ok {
-			s = newKey()
-			o.keys.ints.put(v, s)
-		}
-		return s
-	}
-	o.keyBuf = appendKey(o.keyBuf[:0], rec, o.keyIdx, o.keyArena.keys, r)
-	s, ok := o.keys.bytes[string(o.keyBuf)]
-	if !ok {
-		s = newKey()
-		o.keys.bytes[string(o.keyBuf)] = s
-	}
+	})
 	return s
 }
 
@@ -187,14 +165,7 @@ func (o *sessionAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 		return err
 	}
 	n := int(rec.NumRows())
-	var keyValid arrow.Array
-	if o.fast {
-		kc := rec.Column(o.keyIdx[0])
-		if kc.NullN() > 0 {
-			keyValid = kc
-		}
-		o.keyI = intKeys(kc, o.keyI)
-	}
+	o.bk.prepare(rec, o.keyIdx, o.keyArena.keys, o.fast)
 	ts := columnar.Int64Values(rec.Column(o.timeIdx))
 	if cap(o.slots) < n {
 		o.slots = make([]int32, n)
@@ -207,7 +178,7 @@ func (o *sessionAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 	var olds []sessionRow  // their rows as emitted before
 	for r := 0; r < n; r++ {
 		t := ts[r]
-		k := o.keyOf(rec, r, keyValid)
+		k := o.keyOf(r)
 		ks := o.byKey[k]
 		lo, hi := t, t+o.gap
 		// Overlapping sessions are contiguous in the sorted list: find them.
