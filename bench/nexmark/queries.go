@@ -53,9 +53,12 @@ var queries = map[string]Query{
 }
 
 // Names lists the queries.
-func Names() []string {
-	names := make([]string, 0, len(queries))
-	for n := range queries {
+func Names() []string { return queryNames(queries) }
+
+// queryNames returns a query table's names in query-number order (q2 before q11).
+func queryNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Slice(names, func(i, j int) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -85,19 +84,7 @@ GROUP BY bidder, window_start, window_end`,
 }
 
 // SQLNames lists the queries that have a SQL version.
-func SQLNames() []string {
-	names := make([]string, 0, len(sqlQueries))
-	for n := range sqlQueries {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		var a, b int
-		_, _ = fmt.Sscanf(names[i], "q%d", &a)
-		_, _ = fmt.Sscanf(names[j], "q%d", &b)
-		return a < b
-	})
-	return names
-}
+func SQLNames() []string { return queryNames(sqlQueries) }
 
 // SQL returns the SQL text of a query.
 func SQL(name string) (string, error) {
