@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -177,8 +176,18 @@ func TestOrderByLimit(t *testing.T) {
 	if got := strings.Join(s.order[0], ", "); got != "1 | 30, 2 | 20, 1 | 10" {
 		t.Fatalf("ordered rows = %s", got)
 	}
-	err := e.Execute(context.Background(), "SELECT k FROM events ORDER BY k", RunOptions{Mode: Live}, newCollectSink())
-	_ = err // a memory table is bounded even in live mode: allowed
+	// A memory table ends even in a live run, so ORDER BY is allowed there;
+	// a feed that does not end is refused with a position.
+	live := run(t, e, "SELECT k FROM events ORDER BY k DESC LIMIT 2", RunOptions{Mode: Live})
+	if got := strings.Join(live.order[0], ", "); got != "3, 3" {
+		t.Fatalf("live ordered rows = %s", got)
+	}
+	run(t, e, `CREATE TABLE feed () WITH (live = 'nexmark://bids?rate=1000', event_time = 'date_time')`, RunOptions{})
+	err := e.Execute(context.Background(), "SELECT auction FROM feed\nORDER BY auction", RunOptions{Mode: Live}, newCollectSink())
+	var qe *Error
+	if !errors.As(err, &qe) || !errors.Is(err, ErrUnsupported) || qe.Line != 2 {
+		t.Fatalf("ORDER BY over a live feed: %v, want an unsupported error at line 2", err)
+	}
 }
 
 func TestErrorsHavePositions(t *testing.T) {
@@ -218,7 +227,6 @@ func TestNexmarkTable(t *testing.T) {
 	if !strings.Contains(plan, "WindowAggregate TUMBLE(10s)") || !strings.Contains(plan, "hash") {
 		t.Fatalf("EXPLAIN:\n%s", plan)
 	}
-	_ = time.Second
 }
 
 // An event-time column of another unit or without a time zone (a Parquet
