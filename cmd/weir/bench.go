@@ -10,9 +10,13 @@ import (
 )
 
 // runBench is "weir bench": it runs a benchmark end to end and reports its
-// throughput. Record results in bench/RESULTS.md.
+// throughput (nexmark) or its end-to-end latency (latency, bench_latency.go).
+// Record results in bench/RESULTS.md.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql]", stderr)
+	if len(args) > 0 && args[0] == "latency" {
+		return runBenchLatency(ctx, args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql]\n       weir bench latency [--rate N] [--window D] [--duration D] [--viewers N]", stderr)
 	query := fs.String("query", "", "Nexmark query to run, `qN` (required; "+fmt.Sprint(nexmark.Names())+")")
 	events := fs.Int64("events", 5_000_000, "number of events to generate (`N`)")
 	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
@@ -26,7 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case suite != "nexmark":
-		return usagef(fs, "unknown benchmark %q (known: nexmark)", suite)
+		return usagef(fs, "unknown benchmark %q (known: nexmark, latency)", suite)
 	case *query == "":
 		return usagef(fs, "--query is required")
 	}
