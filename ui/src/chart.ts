@@ -1,0 +1,168 @@
+// chart.ts draws a result as a line or bar chart (uPlot, canvas), chosen
+// automatically when the result has a time column and numeric columns, or
+// as the cell's chart settings say. Points are capped, so a live chart of
+// an endless result keeps its most recent MAX_POINTS x values.
+import uPlot from "uplot";
+import type { Chart, Column } from "./api";
+import { h } from "./dom";
+import { formatValue, isNumeric, isTime, ms } from "./format";
+import type { Result } from "./result";
+
+const MAX_POINTS = 2000;
+const MAX_BARS = 60;
+export const palette = ["#2563eb", "#f59e0b", "#10b981", "#e11d48", "#8b5cf6", "#0891b2", "#84cc16", "#db2777"];
+
+export interface Plan { type: "line" | "bar"; x: number; y: number[] }
+
+/** plan picks the chart for a result, or null for a table only. */
+export function plan(columns: Column[], c: Chart | undefined): Plan | null {
+  const type = c?.type || "auto";
+  if (type === "table" || columns.length < 2) return null;
+  const idx = (name?: string) => (name ? columns.findIndex((col) => col.name === name) : -1);
+  const times = columns.map((col, i) => (isTime(col.type) ? i : -1)).filter((i) => i >= 0);
+  const nums = (x: number) => columns.map((col, i) => (i !== x && isNumeric(col.type) && !/(^|_)id$/.test(col.name) ? i : -1)).filter((i) => i >= 0);
+  const chosenY = (x: number) => {
+    const ys = (c?.y || []).map(idx).filter((i) => i >= 0 && i !== x);
+    return ys.length ? ys : nums(x).slice(0, 4);
+  };
+  if (type === "auto" || type === "line") {
+    let x = idx(c?.x);
+    if (x < 0) x = times.length ? times[0] : type === "line" ? 0 : -1;
+    if (x < 0) return null;
+    const y = chosenY(x);
+    if (!y.length) return null;
+    return { type: "line", x, y };
+  }
+  let x = idx(c?.x);
+  if (x < 0) x = columns.findIndex((col) => !isNumeric(col.type));
+  if (x < 0) x = 0;
+  const y = chosenY(x);
+  return y.length ? { type: "bar", x, y: y.slice(0, 3) } : null;
+}
+
+export class ResultChart {
+  el: HTMLElement;
+  private u?: uPlot;
+  private sig = "";
+  private width = 600;
+  private ro: ResizeObserver;
+  private labels: string[] = [];
+  private note: HTMLElement;
+
+  constructor(private result: Result, private height = 240) {
+    this.note = h("div.chart-note");
+    this.el = h("div.chart", this.note);
+    this.ro = new ResizeObserver(() => {
+      const w = Math.floor(this.el.clientWidth);
+      if (w > 0 && w !== this.width) {
+        this.width = w;
+        this.u?.setSize({ width: w, height: this.height });
+      }
+    });
+    this.ro.observe(this.el);
+  }
+
+  setHeight(px: number) { this.height = px; this.u?.setSize({ width: this.width, height: px }); }
+
+  destroy() { this.ro.disconnect(); this.u?.destroy(); this.u = undefined; this.sig = ""; }
+
+  draw(p: Plan) {
+    const cols = this.result.columns;
+    const sig = `${p.type}:${p.x}:${p.y.join(",")}:${cols.map((c) => c.name).join(",")}`;
+    const data = p.type === "line" ? this.lineData(p) : this.barData(p);
+    if (sig !== this.sig || !this.u) {
+      this.u?.destroy();
+      this.sig = sig;
+      this.width = Math.floor(this.el.clientWidth) || this.width;
+      this.u = new uPlot(this.options(p), data, this.el);
+    } else {
+      this.u.setData(data);
+    }
+  }
+
+  private options(p: Plan): uPlot.Options {
+    const cols = this.result.columns;
+    const time = p.type === "line" && isTime(cols[p.x].type);
+    const labels = this.labels;
+    const axis = { stroke: "#64748b", grid: { stroke: "rgba(100,116,139,0.14)", width: 1 }, ticks: { stroke: "rgba(100,116,139,0.3)", width: 1, size: 4 }, font: "11px system-ui, sans-serif" };
+    return {
+      width: this.width,
+      height: this.height,
+      ms: 1,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts), "Etc/UTC"),
+      cursor: { points: { size: 6 }, drag: { x: true, y: false } },
+      legend: { show: true, live: true },
+      scales: { x: { time, distr: p.type === "bar" ? 2 : 1 } },
+      axes: [
+        p.type === "bar" ? { ...axis, values: (_u, splits) => splits.map((i) => labels[i] ?? "") }
+          : time ? { ...axis, values: (u, splits) => timeTicks(splits, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0)) } : axis,
+        { ...axis, size: 56, values: (_u, splits) => splits.map(compact) },
+      ],
+      series: [
+        { label: cols[p.x].name, value: p.type === "bar" ? (_u, i) => (i == null ? "—" : labels[i] ?? "") : time ? (_u, v) => (v == null ? "—" : new Date(v).toISOString().replace("T", " ").slice(0, 19)) : undefined },
+        ...p.y.map((c, i) => {
+          const color = palette[i % palette.length];
+          return p.type === "bar"
+            ? { label: cols[c].name, stroke: color, fill: color + "cc", width: 0, paths: uPlot.paths.bars!({ size: [0.7, 48], gap: 2 }), points: { show: false } }
+            : { label: cols[c].name, stroke: color, fill: p.y.length === 1 ? color + "14" : undefined, width: 2, spanGaps: true, points: { show: false } };
+        }),
+      ],
+    };
+  }
+
+  // lineData sorts by x and sums rows that share an x value.
+  private lineData(p: Plan): uPlot.AlignedData {
+    const cols = this.result.columns;
+    const time = isTime(cols[p.x].type);
+    const sums = new Map<number, number[]>();
+    for (const s of this.result.slots) {
+      const xv = time ? ms(s.row[p.x]) : Number(s.row[p.x]);
+      if (!Number.isFinite(xv)) continue;
+      let acc = sums.get(xv);
+      if (!acc) sums.set(xv, (acc = p.y.map(() => 0)));
+      p.y.forEach((c, i) => { const v = Number(s.row[c]); if (Number.isFinite(v)) acc![i] += v; });
+    }
+    let xs = [...sums.keys()].sort((a, b) => a - b);
+    if (xs.length > MAX_POINTS) xs = xs.slice(xs.length - MAX_POINTS);
+    const ys = p.y.map((_, i) => xs.map((x) => sums.get(x)![i]));
+    this.note.textContent = sums.size > MAX_POINTS ? `latest ${MAX_POINTS} points` : "";
+    return [xs, ...ys] as uPlot.AlignedData;
+  }
+
+  // barData keeps the table's order (or time order) and the first MAX_BARS.
+  private barData(p: Plan): uPlot.AlignedData {
+    const cols = this.result.columns;
+    let slots = this.result.slots;
+    if (isTime(cols[p.x].type) || isNumeric(cols[p.x].type)) {
+      const key = (v: unknown) => (isTime(cols[p.x].type) ? ms(v) : Number(v));
+      slots = [...slots].sort((a, b) => key(a.row[p.x]) - key(b.row[p.x]));
+      if (slots.length > MAX_BARS) slots = slots.slice(slots.length - MAX_BARS);
+    } else if (slots.length > MAX_BARS) {
+      slots = [...slots].sort((a, b) => Number(b.row[p.y[0]]) - Number(a.row[p.y[0]])).slice(0, MAX_BARS);
+    }
+    this.labels.length = 0;
+    for (const s of slots) this.labels.push(formatValue(s.row[p.x], cols[p.x].type).replace(/^\d{4}-\d\d-\d\d /, ""));
+    this.note.textContent = this.result.length > MAX_BARS ? `${MAX_BARS} of ${this.result.length} bars` : "";
+    return [slots.map((_, i) => i), ...p.y.map((c) => slots.map((s) => { const v = Number(s.row[c]); return Number.isFinite(v) ? v : null; }))] as uPlot.AlignedData;
+  }
+}
+
+function compact(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e9) return (v / 1e9).toFixed(a >= 1e10 ? 0 : 1) + "G";
+  if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
+  if (a >= 1e4) return (v / 1e3).toFixed(0) + "k";
+  return String(Math.round(v * 100) / 100);
+}
+
+// timeTicks labels a time axis in UTC: seconds when the span is short,
+// dates when it is long.
+function timeTicks(splits: number[], span: number): string[] {
+  return splits.map((t) => {
+    const iso = new Date(t).toISOString();
+    if (span < 120_000) return iso.slice(11, t % 1000 ? 23 : 19);
+    if (span < 86_400_000) return iso.slice(11, 16);
+    if (span < 90 * 86_400_000) return iso.slice(5, 10) + " " + iso.slice(11, 16);
+    return iso.slice(0, 10);
+  });
+}

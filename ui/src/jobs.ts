@@ -1,0 +1,64 @@
+// jobs.ts: the server's running jobs (GET /api/jobs) in a side panel, with
+// cancel (DELETE /api/jobs/{id}: the job stops for every viewer).
+import { api, missing, type Job } from "./api";
+import { clear, h, icon } from "./dom";
+import { formatCount, formatDuration } from "./format";
+
+export class JobsPanel {
+  el = h("aside.jobs", { "aria-label": "jobs", hidden: true });
+  private list = h("div.jobs-list");
+  private timer = 0;
+  private count = h("span.badge", { hidden: true });
+
+  constructor() {
+    this.el.append(h("div.jobs-head", h("h2", "Jobs"), h("button.tool", { title: "Close", onclick: () => this.toggle(false) }, icon("x"))), this.list);
+  }
+
+  /** badge shows the number of running jobs on the top bar's button. */
+  get badge() { return this.count; }
+
+  toggle(open = this.el.hidden) {
+    this.el.hidden = !open;
+    window.clearInterval(this.timer);
+    if (open) {
+      void this.load();
+      this.timer = window.setInterval(() => void this.load(), 2000);
+    }
+  }
+
+  /** poll refreshes the badge now and then while the panel is closed. */
+  startPolling() {
+    const tick = async () => {
+      if (this.el.hidden) await this.load(true);
+      setTimeout(tick, 5000);
+    };
+    void tick();
+  }
+
+  private async load(badgeOnly = false) {
+    let jobs: Job[];
+    try { jobs = await api.jobs(); } catch (e) {
+      this.count.hidden = true;
+      if (!badgeOnly) clear(this.list, h("p.muted", missing(e) ? "This server does not list jobs yet." : `Could not load jobs: ${(e as Error).message}`));
+      return;
+    }
+    const running = jobs.filter((j) => j.state === "running" || !j.state);
+    this.count.textContent = String(running.length);
+    this.count.hidden = running.length === 0;
+    if (badgeOnly) return;
+    if (!jobs.length) { clear(this.list, h("p.muted", "No jobs are running. Run a cell to start one.")); return; }
+    clear(this.list, jobs.map((j) => h("div.job", { "data-job": j.id },
+      h("div.job-top",
+        h("span.pill." + (j.mode === "live" ? "live" : "running"), j.mode === "live" ? h("span.dot") : null, j.mode),
+        h("b", j.id), h("span.muted", j.state),
+        h("span.spacer"),
+        h("button.btn.small.danger", { title: "Stop this job for every viewer", onclick: async (e: Event) => {
+          (e.currentTarget as HTMLButtonElement).disabled = true;
+          try { await api.cancelJob(j.id); } catch { /* gone already */ }
+          void this.load();
+        } }, icon("stop"), "Cancel")),
+      h("pre.job-sql", j.sql),
+      h("div.job-stats", h("span", `${j.viewers} viewer${j.viewers === 1 ? "" : "s"}`), h("span", `${formatCount(j.rows_out || 0)} rows out`),
+        j.started ? h("span", `running ${formatDuration(Date.now() - Date.parse(j.started))}`) : null))));
+  }
+}
