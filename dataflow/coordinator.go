@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // coordinator injects checkpoint barriers at the sources and collects the
-// acknowledgements of every task. A checkpoint is complete once every task
-// has forwarded its barrier (or had finished). Issue #6 adds the snapshot
-// upload and the metadata write that make a complete checkpoint durable.
+// acknowledgements of every task, each with the synchronous copy of its
+// operators' state. A checkpoint is complete in memory once every task has
+// forwarded its barrier (or had finished); with a CheckpointStore it exists
+// only once Job.Checkpoint has uploaded the state and written its metadata
+// last (checkpoint_store.go). Then the sinks are told to commit.
 type coordinator struct {
 	mu      sync.Mutex
 	tasks   int
@@ -23,19 +26,15 @@ type coordinator struct {
 }
 
 type pendingCheckpoint struct {
-	acked  map[int]bool
-	splits map[string]SplitState
-	done   chan struct{}
+	acked       map[int]bool
+	splits      map[string]SplitState
+	snaps       []subtaskSnapshot
+	unsupported []string
+	done        chan struct{}
 }
 
-// Checkpoint is a completed checkpoint: the split positions to resume from.
-type Checkpoint struct {
-	ID     int64
-	Splits map[string]SplitState
-}
-
-func newCoordinator(tasks int) *coordinator {
-	return &coordinator{tasks: tasks, done: map[int]bool{}, pending: map[int64]*pendingCheckpoint{}, ended: map[string]SplitState{}}
+func newCoordinator(tasks int, firstID int64) *coordinator {
+	return &coordinator{tasks: tasks, nextID: firstID, done: map[int]bool{}, pending: map[int64]*pendingCheckpoint{}, ended: map[string]SplitState{}}
 }
 
 func (c *coordinator) start() (int64, *pendingCheckpoint) {
@@ -51,11 +50,21 @@ func (c *coordinator) start() (int64, *pendingCheckpoint) {
 	return c.nextID, p
 }
 
-func (c *coordinator) ack(id int64, task int) {
+// abort forgets a checkpoint that timed out or failed; later
+// acknowledgements of it are ignored.
+func (c *coordinator) abort(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, id)
+}
+
+func (c *coordinator) ack(id int64, task int, snaps []subtaskSnapshot, unsupported []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p, ok := c.pending[id]; ok {
 		p.acked[task] = true
+		p.snaps = append(p.snaps, snaps...)
+		p.unsupported = append(p.unsupported, unsupported...)
 		c.check(id, p)
 	}
 }
@@ -105,8 +114,32 @@ func (c *coordinator) check(id int64, p *pendingCheckpoint) {
 	close(p.done)
 }
 
-// Checkpoint injects a barrier at every source subtask and waits until every
-// task has aligned, snapshotted and forwarded it.
+// CheckpointOptions make a job take checkpoints on its own and store them.
+type CheckpointOptions struct {
+	// Store keeps the checkpoints (nil: checkpoints stay in memory, returned
+	// by Job.Checkpoint only). Job names the job in the store's layout.
+	Store CheckpointStore
+	Job   string
+	// Interval between the starts of periodic checkpoints (0: only those
+	// Job.Checkpoint is asked for).
+	Interval time.Duration
+	// Timeout aborts a checkpoint that has not completed (barriers aligned
+	// everywhere, state uploaded, metadata written) in time (default 10 min).
+	Timeout time.Duration
+	// MinPause is the least time from the end of one periodic checkpoint to
+	// the start of the next, so that a slow checkpoint cannot leave the job
+	// doing nothing but checkpoints.
+	MinPause time.Duration
+	// Retained is how many complete checkpoints the store keeps (default 3).
+	Retained int
+}
+
+// Checkpoint injects a barrier at every source subtask, waits until every
+// task has aligned, snapshotted and forwarded it, and — with a store — writes
+// the state and then the metadata, keeps the last Retained checkpoints and
+// tells the sinks to commit. The tasks do not wait for the upload: they go on
+// as soon as their copy of the state is taken. A savepoint is the same
+// snapshot, marked as one.
 func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, error) {
 	select {
 	case <-j.ready:
@@ -127,15 +160,82 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 		select {
 		case r.barriers <- b:
 		case <-ctx.Done():
+			j.coord.abort(id)
 			return nil, context.Cause(ctx)
 		default:
+			j.coord.abort(id)
 			return nil, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
 		}
 	}
 	select {
 	case <-p.done:
-		return &Checkpoint{ID: id, Splits: p.splits}, nil
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		j.coord.abort(id)
+		return nil, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
+	}
+	chk := &Checkpoint{ID: id, Savepoint: savepoint, Splits: p.splits, MaxParallelism: j.g.MaxParallelism,
+		State: map[string]*NodeState{}, Unsupported: p.unsupported}
+	for _, s := range p.snaps {
+		ns := chk.State[s.node]
+		if ns == nil {
+			ns = &NodeState{}
+			chk.State[s.node] = ns
+		}
+		for _, e := range s.entries {
+			ns.add(e.kind, e.kg, e.blob)
+		}
+	}
+	co := j.opts.Checkpoints
+	if co.Store != nil {
+		if len(chk.Unsupported) > 0 {
+			return nil, fmt.Errorf("checkpoint %d: %w: operators %v keep state that cannot be checkpointed yet", id, ErrIncompatibleSnapshot, chk.Unsupported)
+		}
+		if err := writeCheckpoint(ctx, co.Store, co.Job, chk, p.snaps); err != nil {
+			return nil, err
+		}
+		if err := retainCheckpoints(ctx, co.Store, co.Job, co.Retained); err != nil {
+			j.opts.Logger.Warn("checkpoint retention failed", "checkpoint", id, "error", err)
+		}
+	}
+	for _, l := range j.listeners {
+		if err := l.CommitCheckpoint(ctx, id); err != nil {
+			return chk, fmt.Errorf("checkpoint %d: commit: %w", id, err)
+		}
+	}
+	return chk, nil
+}
+
+// periodicCheckpoints triggers checkpoints every Interval (and at least
+// MinPause after the previous one ended) until ctx is done. A failed
+// checkpoint is logged and the next one tried; the job goes on.
+func (j *Job) periodicCheckpoints(ctx context.Context) {
+	co := j.opts.Checkpoints
+	lastStart := time.Now()
+	lastEnd := time.Time{}
+	for {
+		next := lastStart.Add(co.Interval)
+		if p := lastEnd.Add(co.MinPause); p.After(next) {
+			next = p
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		lastStart = time.Now()
+		cctx, cancel := context.WithTimeout(ctx, co.Timeout)
+		chk, err := j.Checkpoint(cctx, false)
+		cancel()
+		lastEnd = time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			j.opts.Logger.Warn("checkpoint failed", "error", err)
+		default:
+			j.opts.Logger.Debug("checkpoint complete", "checkpoint", chk.ID, "duration", lastEnd.Sub(lastStart))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/weirdata/weir/watermark"
 )
@@ -18,6 +19,13 @@ type JobOptions struct {
 	ChannelCapacity int
 	// Logger receives the job's structured logs (default slog.Default()).
 	Logger *slog.Logger
+	// Checkpoints configures periodic checkpoints and their store.
+	Checkpoints CheckpointOptions
+	// Restore starts the job from a checkpoint (LatestCheckpoint,
+	// ReadCheckpoint, or one Job.Checkpoint returned): sources resume at its
+	// split positions, operators get the state of the key groups they own
+	// at the job's parallelism, which may differ from the checkpoint's.
+	Restore *Checkpoint
 }
 
 // Job is a running instance of a graph: one goroutine per task, bounded
@@ -28,9 +36,10 @@ type Job struct {
 	coord   *coordinator
 	metrics map[*Node][]*OperatorMetrics
 
-	mu      sync.Mutex
-	sources []*sourceRunner
-	ready   chan struct{}
+	mu        sync.Mutex
+	sources   []*sourceRunner
+	listeners []CheckpointListener
+	ready     chan struct{}
 }
 
 // NewJob checks the graph and prepares a job to run it.
@@ -43,6 +52,20 @@ func NewJob(g *Graph, opts JobOptions) (*Job, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Checkpoints.Timeout <= 0 {
+		opts.Checkpoints.Timeout = 10 * time.Minute
+	}
+	if opts.Checkpoints.Retained <= 0 {
+		opts.Checkpoints.Retained = 3
+	}
+	if opts.Checkpoints.Store != nil && opts.Checkpoints.Job == "" {
+		return nil, fmt.Errorf("checkpoint options: a store needs a job name")
+	}
+	if opts.Restore != nil {
+		if err := checkRestorable(g, opts.Restore); err != nil {
+			return nil, err
+		}
 	}
 	j := &Job{g: g, opts: opts, metrics: map[*Node][]*OperatorMetrics{}, ready: make(chan struct{})}
 	for _, n := range g.nodes {
@@ -75,8 +98,28 @@ func (j *Job) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.coord = newCoordinator(len(tasks))
+	firstID, err := j.firstCheckpointID(ctx)
+	if err != nil {
+		return err
+	}
+	if chk := j.opts.Restore; chk != nil {
+		// Before any task opens: commit what the sinks staged up to the
+		// checkpoint, discard what they staged after it (CheckpointListener).
+		for _, l := range j.listeners {
+			if err := l.RecoverCheckpoint(ctx, chk.ID); err != nil {
+				return fmt.Errorf("recover checkpoint %d: %w", chk.ID, err)
+			}
+		}
+	}
+	j.coord = newCoordinator(len(tasks), firstID)
 	close(j.ready)
+	if j.opts.Checkpoints.Interval > 0 {
+		var periodic sync.WaitGroup
+		pctx, stopPeriodic := context.WithCancel(ctx)
+		periodic.Go(func() { j.periodicCheckpoints(pctx) })
+		defer periodic.Wait()
+		defer stopPeriodic()
+	}
 
 	stop := context.AfterFunc(ctx, func() {
 		for _, g := range gates {
@@ -103,7 +146,36 @@ func (j *Job) Run(ctx context.Context) error {
 	wg.Wait()
 	// Nothing but a failing task or the caller cancels ctx before Run
 	// returns, so its cause is the job's outcome (nil when all finished).
-	return context.Cause(ctx)
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	// Every input ended: what the sinks staged at their end is final.
+	for _, l := range j.listeners {
+		if err := l.CommitCheckpoint(ctx, FinalCheckpoint); err != nil {
+			return fmt.Errorf("final commit: %w", err)
+		}
+	}
+	return nil
+}
+
+// firstCheckpointID is the id after which the job numbers its checkpoints:
+// past the restored one and every one in the store, so that a checkpoint of
+// this run never reuses the directory of one a failed run left behind.
+func (j *Job) firstCheckpointID(ctx context.Context) (int64, error) {
+	var id int64
+	if j.opts.Restore != nil {
+		id = j.opts.Restore.ID
+	}
+	if co := j.opts.Checkpoints; co.Store != nil {
+		ids, _, err := listCheckpoints(ctx, co.Store, co.Job)
+		if err != nil {
+			return 0, err
+		}
+		if len(ids) > 0 {
+			id = max(id, ids[len(ids)-1])
+		}
+	}
+	return id, nil
 }
 
 // build creates the tasks, gates and exchanges of the graph.
@@ -132,8 +204,14 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 					Metrics:         l.metrics,
 					Logger:          j.opts.Logger.With("node", m.Name, "subtask", s),
 				}
+				if e := hashInput(m); e != nil && e.Keys != nil {
+					l.tc.InputKeys = e.Keys.Columns
+				}
 				if m.newOp != nil {
 					l.op = m.newOp()
+					if cl, ok := l.op.(CheckpointListener); ok {
+						j.listeners = append(j.listeners, cl)
+					}
 				}
 				t.links = append(t.links, l)
 				linkOf[m] = append(linkOf[m], l)
@@ -222,12 +300,16 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %q: splits: %w", n.Name, err)
 		}
+		start := n.source.Start
+		if j.opts.Restore != nil {
+			start = j.opts.Restore.Splits
+		}
 		for s, t := range taskOf[n] {
 			r := &sourceRunner{spec: n.source, node: n, subtask: s, job: j,
 				barriers: make(chan Barrier, 16), metrics: j.metrics[n][s]}
 			for i := s; i < len(splits); i += n.Parallelism {
 				sp := splits[i]
-				st, resumed := n.source.Start[sp.ID()]
+				st, resumed := start[sp.ID()]
 				gen := watermark.NewSplit(n.source.Watermarks)
 				if resumed {
 					gen.Restore(st.Max)
@@ -253,11 +335,14 @@ func (g *Graph) updatesPossible() bool {
 	return false
 }
 
-func hasHashInput(n *Node) bool {
+func hasHashInput(n *Node) bool { return hashInput(n) != nil }
+
+// hashInput returns the first hash edge into n, or nil.
+func hashInput(n *Node) *Edge {
 	for _, e := range n.inputs {
 		if e.Part == Hash {
-			return true
+			return e
 		}
 	}
-	return false
+	return nil
 }

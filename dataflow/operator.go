@@ -47,6 +47,10 @@ type TaskContext struct {
 	// operators not behind a hash exchange).
 	KeyGroups      KeyGroupRange
 	MaxParallelism int
+	// InputKeys are the columns the hash exchange into the operator
+	// partitions by (nil without one): the state of a row belongs to the
+	// key group of these columns' hash.
+	InputKeys []string
 	// Out is the main output; SideOutput returns a named side output (an
 	// output that no edge reads discards what it gets).
 	Out        Output

@@ -143,19 +143,38 @@ func (t *task) idle() error {
 }
 
 // barrier snapshots each operator of the chain in order and forwards b past
-// it; then the task acknowledges the checkpoint.
+// it; then the task acknowledges the checkpoint with the copies of its
+// operators' state (checkpoint.go). A sink that commits in two phases
+// precommits here, after every row before the barrier.
 func (t *task) barrier(ctx context.Context, b Barrier) error {
+	var snaps []subtaskSnapshot
+	var unsupported []string
 	for _, l := range t.links {
+		what := fmt.Sprintf("checkpoint %d", b.ID)
 		if s, ok := l.op.(Snapshotter); ok {
 			if err := s.SnapshotState(ctx, b); err != nil {
-				return attribute(l.node, l.tc.Subtask, fmt.Sprintf("checkpoint %d", b.ID), err)
+				return attribute(l.node, l.tc.Subtask, what, err)
+			}
+		}
+		snap, unsup, err := snapshotLink(ctx, l, b)
+		if err != nil {
+			return attribute(l.node, l.tc.Subtask, what, err)
+		}
+		if unsup {
+			unsupported = append(unsupported, fmt.Sprintf("%s#%d", l.node.Name, l.tc.Subtask))
+		} else if len(snap.entries) > 0 {
+			snaps = append(snaps, snap)
+		}
+		if cl, ok := l.op.(CheckpointListener); ok {
+			if err := cl.PrecommitCheckpoint(ctx, b.ID); err != nil {
+				return attribute(l.node, l.tc.Subtask, what+": precommit", err)
 			}
 		}
 		if err := l.control(Element{Kind: KindBarrier, Barrier: b}); err != nil {
 			return err
 		}
 	}
-	t.job.coord.ack(b.ID, t.index)
+	t.job.coord.ack(b.ID, t.index, snaps, unsupported)
 	return nil
 }
 
@@ -168,6 +187,11 @@ func (t *task) end(ctx context.Context) error {
 		if l.op != nil {
 			if err := l.op.Finish(ctx); err != nil {
 				return attribute(l.node, l.tc.Subtask, "finish", err)
+			}
+			if cl, ok := l.op.(CheckpointListener); ok {
+				if err := cl.PrecommitCheckpoint(ctx, FinalCheckpoint); err != nil {
+					return attribute(l.node, l.tc.Subtask, "final precommit", err)
+				}
 			}
 		}
 		if err := l.control(Element{Kind: KindEndOfInput}); err != nil {
@@ -209,6 +233,11 @@ func (t *task) run(ctx context.Context) (err error) {
 		if l.op != nil {
 			if err := l.op.Open(l.tc); err != nil {
 				return attribute(l.node, l.tc.Subtask, "open", err)
+			}
+			if chk := t.job.opts.Restore; chk != nil {
+				if err := restoreLink(l, chk); err != nil {
+					return attribute(l.node, l.tc.Subtask, fmt.Sprintf("restore checkpoint %d", chk.ID), err)
+				}
 			}
 		}
 	}

@@ -110,6 +110,8 @@ type windowAggOp struct {
 	pending windowHeap  // not fired, by end
 	fired   []*winState // fired and retained, in end order
 	wm      watermark.Time
+	// restored is set once a snapshot set wm (restoreWM).
+	restored bool
 
 	lastW  Window
 	lastWS *winState
@@ -403,7 +405,9 @@ func (o *windowAggOp) build(w Window, slots []int32) arrow.RecordBatch {
 }
 
 func (o *windowAggOp) ProcessWatermark(ctx context.Context, w watermark.Time) error {
-	o.wm = w
+	// After a restore the sources' first watermarks may be behind the
+	// restored one; the operator's never goes back.
+	o.wm = max(o.wm, w)
 	for len(o.pending) > 0 && watermark.Time(o.pending.peek().w.End) <= w {
 		ws := heap.Pop(&o.pending).(*winState)
 		if err := o.emit(ctx, ws); err != nil {

@@ -1,0 +1,293 @@
+package dataflow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/internal/columnar"
+	"github.com/weirdata/weir/watermark"
+)
+
+// gatedSource serves in-memory splits; with gate ≥ 0 each split blocks
+// after gate batches until the job is cancelled, so a test can checkpoint a
+// job at a known point and then kill it.
+type gatedSource struct {
+	sch   *arrow.Schema
+	parts [][]arrow.RecordBatch
+	gate  int
+}
+
+func (s *gatedSource) Schema() *arrow.Schema { return s.sch }
+func (s *gatedSource) Splits(context.Context) ([]dataflow.Split, error) {
+	out := make([]dataflow.Split, len(s.parts))
+	for i, p := range s.parts {
+		out[i] = &gatedSplit{id: fmt.Sprintf("part-%d", i), batches: p, gate: s.gate}
+	}
+	return out, nil
+}
+
+type gatedSplit struct {
+	id      string
+	batches []arrow.RecordBatch
+	gate    int
+}
+
+func (s *gatedSplit) ID() string { return s.id }
+func (s *gatedSplit) Open(_ context.Context, pos dataflow.Position) (dataflow.SplitReader, error) {
+	if int(pos) > len(s.batches) {
+		return nil, fmt.Errorf("split %s: position %d past its %d batches", s.id, pos, len(s.batches))
+	}
+	return &gatedReader{s: s, i: int(pos)}, nil
+}
+
+type gatedReader struct {
+	s *gatedSplit
+	i int
+}
+
+func (r *gatedReader) Next(ctx context.Context) (arrow.RecordBatch, dataflow.Position, error) {
+	if r.s.gate >= 0 && r.i >= r.s.gate {
+		<-ctx.Done()
+		return nil, 0, context.Cause(ctx)
+	}
+	if r.i >= len(r.s.batches) {
+		return nil, 0, io.EOF
+	}
+	r.i++
+	return r.s.batches[r.i-1], dataflow.Position(r.i), nil
+}
+func (r *gatedReader) Close() error { return nil }
+
+var ckSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "name", Type: arrow.BinaryTypes.String},
+	{Name: "ts", Type: columnar.TimestampType},
+	{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "f", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+// ckData makes splits of batches with keys, names, ascending times (a few
+// seconds apart, so that windows fire as the run goes) and values.
+func ckData(seed uint64, splits, batches, rowsPer int) [][]arrow.RecordBatch {
+	r := rand.New(rand.NewPCG(seed, 7))
+	out := make([][]arrow.RecordBatch, splits)
+	for s := range out {
+		ts := int64(0)
+		for range batches {
+			var k, v, tss []int64
+			var names []string
+			var fs []float64
+			for range rowsPer {
+				ts += r.Int64N(700_000)
+				key := r.Int64N(12)
+				k, tss, v = append(k, key), append(tss, ts), append(v, r.Int64N(100)-20)
+				names = append(names, fmt.Sprintf("n%d", key%5))
+				fs = append(fs, r.Float64()*1000)
+			}
+			out[s] = append(out[s], columnar.Record(ckSchema, []arrow.Array{
+				columnar.Int64s(k), columnar.StringsOf(names), columnar.Timestamps(tss), columnar.Int64s(v), columnar.Float64s(fs),
+			}, len(k)))
+		}
+	}
+	return out
+}
+
+var ckAggs = []dataflow.Agg{
+	{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Sum, Column: "v", As: "sum"},
+	{Func: dataflow.Min, Column: "f", As: "least"}, {Func: dataflow.Max, Column: "v", As: "most"},
+	{Func: dataflow.Avg, Column: "f", As: "mean"}, {Func: dataflow.CountDistinct, Column: "v", As: "dv"},
+	{Func: dataflow.ApproxPercentile, Column: "f", As: "p50", Fraction: 0.5},
+	{Func: dataflow.ApproxCountDistinct, Column: "name", As: "names"},
+}
+
+// ckGraph is the job under test: a keyed window aggregate, a second stage
+// keyed by window_start, and a local pre-aggregate (not keyed) feeding a
+// global one by name.
+func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind string) *dataflow.Graph {
+	g := dataflow.NewGraph(par)
+	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
+		Watermarks: watermark.Strategy{Delay: time.Second}})
+	var win dataflow.Assigner
+	switch kind {
+	case "hop":
+		win = dataflow.Hop(2*time.Second, 6*time.Second)
+	case "cumulate":
+		win = dataflow.Cumulate(2*time.Second, 6*time.Second)
+	default:
+		win = dataflow.Tumble(3 * time.Second)
+	}
+	agg := in.KeyBy("k").WindowAggregate("agg", par, dataflow.WindowAggSpec{Keys: []string{"k"}, TimeColumn: "ts", Window: win, Aggs: ckAggs})
+	agg.CollectCommitted("out1", par, out)
+	agg.KeyBy(dataflow.WindowStartColumn).WindowAggregate("agg2", par, dataflow.WindowAggSpec{FromColumns: true,
+		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "groups"}, {Func: dataflow.Sum, Column: "n", As: "rows"}}}).
+		CollectCommitted("out2", 1, out)
+	local := in.WindowAggregate("local", dataflow.WindowAggSpec{Keys: []string{"name"}, TimeColumn: "ts", Window: win,
+		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Sum, Column: "v", As: "s"}}})
+	local.KeyBy("name").WindowAggregate("global", par, dataflow.WindowAggSpec{Keys: []string{"name"}, FromColumns: true,
+		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Sum, Column: "s", As: "s"}}}).
+		CollectCommitted("out3", par, out)
+	return g
+}
+
+// foldRows renders committed batches as a sorted multiset of rows; a
+// retraction removes its row.
+func foldRows(t *testing.T, bs []dataflow.Batch) []string {
+	t.Helper()
+	counts := map[string]int{}
+	for _, b := range bs {
+		for i := range b.Len() {
+			cells := make([]string, b.Rec.NumCols())
+			for j, col := range b.Rec.Columns() {
+				if f, ok := col.(*array.Float64); ok && col.IsValid(i) {
+					cells[j] = fmt.Sprintf("%.6g", f.Value(i))
+					continue
+				}
+				cells[j] = col.ValueStr(i)
+			}
+			row := b.Rec.Schema().Field(0).Name + ": " + strings.Join(cells, " ")
+			if b.Op(i) == dataflow.Retract {
+				counts[row]--
+			} else {
+				counts[row]++
+			}
+		}
+	}
+	var out []string
+	for row, n := range counts {
+		if n < 0 {
+			t.Fatalf("row %q retracted more often than inserted", row)
+		}
+		for range n {
+			out = append(out, row)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// waitRows polls until the source's subtasks have read n rows.
+func waitRows(t *testing.T, job *dataflow.Job, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got int64
+		for _, m := range job.Metrics("src") {
+			got += m.RowsIn.Load()
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source read %d rows, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCheckpointRestoreRescale checkpoints a job at a known point, kills
+// it, restores it from the store at another parallelism and requires the
+// committed output to equal a run without failure: nothing lost, nothing
+// twice. Rows staged after the checkpoint die with the first run.
+func TestCheckpointRestoreRescale(t *testing.T) {
+	const splits, batches, rowsPer, gate = 4, 12, 20, 5
+	for _, tc := range []struct {
+		kind     string
+		par1, p2 int
+	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}} {
+		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
+			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
+
+			ref := dataflow.NewCommitCollector()
+			job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 2, ref, tc.kind), dataflow.JobOptions{Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := job.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			want := foldRows(t, ref.Batches())
+
+			store := dataflow.NewMemoryCheckpointStore()
+			opts := dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "ck"}}
+			out := dataflow.NewCommitCollector()
+			job, err = dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: gate}, tc.par1, out, tc.kind), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- job.Run(ctx) }()
+			waitRows(t, job, splits*gate*rowsPer)
+			chk, err := job.Checkpoint(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(chk.State) == 0 {
+				t.Fatal("the checkpoint saved no operator state")
+			}
+			committed := out.Rows()
+			if committed == 0 {
+				t.Fatal("nothing was committed by the checkpoint: windows should have fired before it")
+			}
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("run: %v", err)
+			}
+
+			restored, err := dataflow.LatestCheckpoint(t.Context(), store, "ck", quietLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if restored.ID != chk.ID {
+				t.Fatalf("restored checkpoint %d, want %d", restored.ID, chk.ID)
+			}
+			opts.Restore = restored
+			job, err = dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, tc.p2, out, tc.kind), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := job.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			got := foldRows(t, out.Batches())
+			if !slices.Equal(got, want) {
+				t.Errorf("restored run: %d rows, want %d\n%s", len(got), len(want), rowDiff(want, got))
+			}
+			if out.Staged() != 0 {
+				t.Errorf("%d rows left staged after the job ended", out.Staged())
+			}
+		})
+	}
+}
+
+func rowDiff(want, got []string) string {
+	var b strings.Builder
+	i, j := 0, 0
+	for (i < len(want) || j < len(got)) && b.Len() < 4000 {
+		switch {
+		case j == len(got) || i < len(want) && want[i] < got[j]:
+			fmt.Fprintf(&b, "  missing %s\n", want[i])
+			i++
+		case i == len(want) || got[j] < want[i]:
+			fmt.Fprintf(&b, "  extra   %s\n", got[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return b.String()
+}
