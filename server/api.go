@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,16 +65,60 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorMessage(req.ID, err))
 		return
 	}
+	// The request is the job's one viewer: the job is listed, counted and
+	// can be stopped like any other; a client that hangs up cancels it.
+	j := s.jobs.newJob(req.SQL, opts, opts.Mode.String(), req.From, req.To)
+	j.external = 1
+	stop := context.AfterFunc(r.Context(), func() { j.cancel(errQueueClosed) })
+	defer stop()
+	sink := &foldSink{}
 	s.metrics.jobsStarted.Add(1)
 	s.metrics.jobsRunning.Add(1)
-	defer s.metrics.jobsRunning.Add(-1)
-	sink := &foldSink{}
-	if err := s.engine.Execute(r.Context(), req.SQL, opts, sink); err != nil {
-		s.metrics.jobsFailed.Add(1)
+	s.log.Info("job started", "job", j.id, "mode", j.mode, "from", j.from, "to", j.to, "sql", truncate(j.sql, 200), "via", "http")
+	err = s.engine.Execute(j.ctx, req.SQL, opts, teeSink{&jobSink{j: j}, sink})
+	if err != nil && j.ctx.Err() != nil {
+		if cause := context.Cause(j.ctx); cause != nil {
+			err = cause
+		}
+	}
+	s.metrics.jobsRunning.Add(-1)
+	j.finish(err)
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorMessage(req.ID, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, sink.result())
+}
+
+// teeSink hands a statement's output to two sinks.
+type teeSink [2]query.Sink
+
+func (t teeSink) Schema(i int, s *arrow.Schema) error {
+	if err := t[0].Schema(i, s); err != nil {
+		return err
+	}
+	return t[1].Schema(i, s)
+}
+
+func (t teeSink) Rows(i int, b dataflow.Batch) error {
+	if err := t[0].Rows(i, b); err != nil {
+		return err
+	}
+	return t[1].Rows(i, b)
+}
+
+func (t teeSink) Progress(i int, p query.Progress) error {
+	if err := t[0].Progress(i, p); err != nil {
+		return err
+	}
+	return t[1].Progress(i, p)
+}
+
+func (t teeSink) Done(i int, d query.Done) error {
+	if err := t[0].Done(i, d); err != nil {
+		return err
+	}
+	return t[1].Done(i, d)
 }
 
 // foldSink folds each statement's changelog into final rows.

@@ -29,8 +29,10 @@ type column struct {
 
 // serverMessage is what the server sends; fields not of its type are empty.
 type serverMessage struct {
-	Type    string   `json:"type"`
-	ID      string   `json:"id"`
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	// Job is the job a schema, progress or done belongs to.
+	Job     string   `json:"job,omitempty"`
 	Stmt    *int     `json:"stmt,omitempty"`
 	Columns []column `json:"columns,omitempty"`
 	Ops     []string `json:"ops,omitempty"`
@@ -42,12 +44,20 @@ type serverMessage struct {
 	SplitsTotal *int64 `json:"splits_total,omitempty"`
 	Watermark   string `json:"watermark,omitempty"`
 	LateRows    *int64 `json:"late_rows,omitempty"`
+	// LagMS is the wall clock minus the watermark (live); RowsPerSec the
+	// input rate over the last progress interval.
+	LagMS      *int64 `json:"lag_ms,omitempty"`
+	RowsPerSec *int64 `json:"rows_per_sec,omitempty"`
 	// done
 	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
 	// done (command tag) or error
 	Message string `json:"message,omitempty"`
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
+
+	// arrow, for a client that asked for Arrow, replaces Rows and Ops: the
+	// writer sends it as a binary frame (arrow.go).
+	arrow *arrowRows
 }
 
 func ptr[T any](v T) *T { return &v }

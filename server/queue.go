@@ -3,11 +3,21 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/weirdata/weir/dataflow"
 )
 
-// errQueueClosed is returned to producers once the connection is gone.
-var errQueueClosed = errors.New("client disconnected")
+var (
+	// errQueueClosed is returned to producers once the connection is gone.
+	errQueueClosed = errors.New("client disconnected")
+	// errBehind is returned by a push that must not wait (a shared live
+	// job) when the client's queue is full.
+	errBehind = errors.New("the client fell behind")
+)
 
 // sendQueue holds one connection's outgoing messages, coalescing updates to
 // the same result while they wait (see the package comment).
@@ -15,7 +25,7 @@ type sendQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	items   []*queued
-	rows    int // rows held in queued deltas
+	rows    int // distinct rows held in queued deltas
 	maxRows int
 	closed  bool
 	// progress holds each run's latest progress: it has no place in the
@@ -29,14 +39,58 @@ type queued struct {
 	delta *rowsDelta // set for rows messages
 }
 
+// rowRef is one row of a result batch: the Arrow record it is in, for
+// clients that take Arrow frames.
+type rowRef struct {
+	rec arrow.RecordBatch
+	idx int
+}
+
+// batchRows is one changelog batch rendered once for every viewer: each
+// row's JSON values, its coalescing key (the values' JSON text), its op
+// (+1 insert, −1 retract) and where it is in Arrow.
+type batchRows struct {
+	ops  []int8
+	vals [][]any
+	keys []string
+	refs []rowRef
+}
+
+// renderBatch renders a result batch for the queues.
+func renderBatch(b dataflow.Batch) (*batchRows, error) {
+	n := b.Len()
+	br := &batchRows{ops: make([]int8, n), vals: make([][]any, n), keys: make([]string, n), refs: make([]rowRef, n)}
+	for r := 0; r < n; r++ {
+		br.ops[r] = 1
+		if b.Op(r) == dataflow.Retract {
+			br.ops[r] = -1
+		}
+		br.vals[r] = rowValues(b.Rec, r)
+		k, err := json.Marshal(br.vals[r])
+		if err != nil {
+			return nil, fmt.Errorf("rendering row %d: %w", r, err)
+		}
+		br.keys[r] = string(k)
+		br.refs[r] = rowRef{b.Rec, r}
+	}
+	return br, nil
+}
+
 // rowsDelta is a pending rows message: each distinct row with its net count
 // (inserts minus retractions), in order of first appearance.
 type rowsDelta struct {
-	id    string
-	stmt  int
-	keys  []string
-	rows  map[string][]any
-	count map[string]int
+	id   string
+	stmt int
+	// schema is set when the run takes Arrow frames.
+	schema *arrow.Schema
+	keys   []string
+	rows   map[string]*deltaRow
+}
+
+type deltaRow struct {
+	vals []any
+	ref  rowRef
+	n    int
 }
 
 func newSendQueue(maxRows int) *sendQueue {
@@ -46,7 +100,7 @@ func newSendQueue(maxRows int) *sendQueue {
 }
 
 // push queues a control message (schema, progress, done, error). A progress
-// message replaces the run's pending one.
+// message replaces the run's pending one. It never waits.
 func (q *sendQueue) push(m serverMessage) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -66,45 +120,42 @@ func (q *sendQueue) push(m serverMessage) error {
 	return nil
 }
 
-// pushRows queues rows with their ops ("+"/"-"), folding them into a
-// queued delta of the same statement when one waits at the tail. It blocks
-// while the queue holds more than maxRows rows (backpressure).
-func (q *sendQueue) pushRows(id string, stmt int, ops []string, rows [][]any) error {
+// pushRows queues rows of run id's statement stmt, folding them into a
+// queued delta of the same statement when one waits at the tail. schema,
+// when not nil, makes the delta an Arrow frame. While the queue holds
+// maxRows rows or more, it waits for the writer (backpressure) when wait
+// is set, and returns errBehind at once when it is not.
+func (q *sendQueue) pushRows(id string, stmt int, schema *arrow.Schema, b *batchRows, wait bool) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for !q.closed && q.rows >= q.maxRows {
+	for wait && !q.closed && q.rows >= q.maxRows {
 		q.cond.Wait()
 	}
 	if q.closed {
 		return errQueueClosed
 	}
+	if q.rows >= q.maxRows {
+		return errBehind
+	}
 	var d *rowsDelta
 	if n := len(q.items); n > 0 && q.items[n-1].delta != nil && q.items[n-1].delta.id == id && q.items[n-1].delta.stmt == stmt {
 		d = q.items[n-1].delta
 	} else {
-		d = &rowsDelta{id: id, stmt: stmt, rows: map[string][]any{}, count: map[string]int{}}
+		d = &rowsDelta{id: id, stmt: stmt, schema: schema, rows: map[string]*deltaRow{}}
 		q.items = append(q.items, &queued{delta: d})
 	}
-	for i, row := range rows {
-		b, err := json.Marshal(row)
-		if err != nil {
-			return err
-		}
-		k := string(b)
-		if _, ok := d.rows[k]; !ok {
-			d.rows[k] = row
+	for i, k := range b.keys {
+		r, ok := d.rows[k]
+		if !ok {
+			r = &deltaRow{vals: b.vals[i], ref: b.refs[i]}
+			d.rows[k] = r
 			d.keys = append(d.keys, k)
 			q.rows++
 		}
-		if ops[i] == "-" {
-			d.count[k]--
-		} else {
-			d.count[k]++
-		}
-		if d.count[k] == 0 {
+		r.n += int(b.ops[i])
+		if r.n == 0 {
 			// An insertion and its retraction cancel out: nothing to send.
 			delete(d.rows, k)
-			delete(d.count, k)
 			q.rows--
 		}
 	}
@@ -167,15 +218,28 @@ func (q *sendQueue) pop() ([]serverMessage, error) {
 }
 
 // message renders a delta: retractions first, then insertions, so a
-// client folding it never holds a row twice.
+// client folding it never holds a row twice. An Arrow delta becomes the
+// rows of an Arrow frame (arrowRows), encoded by the writer.
 func (d *rowsDelta) message() (serverMessage, bool) {
 	m := serverMessage{Type: "rows", ID: d.id, Stmt: ptr(d.stmt)}
 	d.compact()
+	var frame *arrowRows
+	if d.schema != nil {
+		frame = &arrowRows{schema: d.schema}
+		m.arrow = frame
+	}
+	n := 0
 	for _, sign := range []int{-1, 1} {
 		for _, k := range d.keys {
-			n := d.count[k] * sign
-			for ; n > 0; n-- {
-				m.Rows = append(m.Rows, d.rows[k])
+			r := d.rows[k]
+			for c := r.n * sign; c > 0; c-- {
+				n++
+				if frame != nil {
+					frame.refs = append(frame.refs, r.ref)
+					frame.ops = append(frame.ops, int8(sign))
+					continue
+				}
+				m.Rows = append(m.Rows, r.vals)
 				if sign < 0 {
 					m.Ops = append(m.Ops, "-")
 				} else {
@@ -184,7 +248,7 @@ func (d *rowsDelta) message() (serverMessage, bool) {
 			}
 		}
 	}
-	return m, len(m.Rows) > 0
+	return m, n > 0
 }
 
 // depth returns the rows waiting (for metrics).

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weirdata/weir/notebooks"
 	"github.com/weirdata/weir/query"
 )
 
@@ -31,12 +32,17 @@ type Options struct {
 	// MaxQueuedRows bounds the rows waiting for one slow client (default
 	// 50,000) before its queries wait (backpressure).
 	MaxQueuedRows int
+	// MaxFoldedRows bounds the result a live job keeps for viewers that
+	// join it late (default DefaultMaxFoldedRows; see fold).
+	MaxFoldedRows int
 	// WriteTimeout disconnects a client that reads nothing for this long
 	// (default 30 s).
 	WriteTimeout time.Duration
 	// Parallelism of queries (default 2).
 	Parallelism int
-	Logger      *slog.Logger
+	// Notebooks is the notebook store of /api/notebooks (nil: none).
+	Notebooks *notebooks.Store
+	Logger    *slog.Logger
 }
 
 // Server serves one engine over HTTP and websockets.
@@ -52,6 +58,12 @@ type Server struct {
 	metrics serverMetrics
 	mu      sync.Mutex
 	clients map[*client]struct{}
+
+	// jobs is every run; jobsCtx is the parent of their contexts, ended
+	// at shutdown.
+	jobs     *registry
+	jobsCtx  context.Context
+	stopJobs context.CancelCauseFunc
 }
 
 type serverMetrics struct {
@@ -77,6 +89,9 @@ func New(engine *query.Engine, opts Options) (*Server, error) {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}
+	if opts.MaxFoldedRows <= 0 {
+		opts.MaxFoldedRows = DefaultMaxFoldedRows
+	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 2
 	}
@@ -84,6 +99,8 @@ func New(engine *query.Engine, opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, engine: engine, log: opts.Logger, clients: map[*client]struct{}{}}
+	s.jobs = newRegistry(s)
+	s.jobsCtx, s.stopJobs = context.WithCancelCause(context.Background())
 	loopback, err := isLoopback(opts.Addr)
 	if err != nil {
 		return nil, err
@@ -115,6 +132,13 @@ func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /api/health", s.health)
 	s.mux.HandleFunc("POST /api/query", s.apiQuery)
+	s.mux.HandleFunc("GET /api/tables", s.apiTables)
+	s.mux.HandleFunc("GET /api/notebooks", s.listNotebooks)
+	s.mux.HandleFunc("GET /api/notebooks/{name}", s.getNotebook)
+	s.mux.HandleFunc("PUT /api/notebooks/{name}", s.putNotebook)
+	s.mux.HandleFunc("DELETE /api/notebooks/{name}", s.deleteNotebook)
+	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
+	s.mux.HandleFunc("DELETE /api/jobs/{id}", s.apiStopJob)
 	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 }
@@ -157,8 +181,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "cause", context.Cause(ctx))
-	cancelAll(errors.New("server shutting down"))
-	s.closeClients()
+	cancelAll(errShutdown)
+	s.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
@@ -168,6 +192,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// Close stops every job (their viewers get an error) and closes the
+// websockets. Serve calls it on shutdown; a caller serving Handler itself
+// calls it when done.
+func (s *Server) Close() {
+	s.stopJobs(errShutdown)
+	s.jobs.stopAll(errShutdown)
+	s.closeClients()
 }
 
 func (s *Server) closeClients() {

@@ -245,7 +245,7 @@ func TestSendQueueCoalescesAndBounds(t *testing.T) {
 			}
 			ops, rows = append(ops, "+"), append(rows, row(k, i))
 		}
-		if err := q.pushRows("r", 0, ops, rows); err != nil {
+		if err := q.pushRows("r", 0, nil, testRows(t, ops, rows), true); err != nil {
 			t.Fatal(err)
 		}
 		if err := q.push(serverMessage{Type: "progress", ID: "r"}); err != nil {
@@ -277,7 +277,7 @@ func TestSendQueueCoalescesAndBounds(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		for i := 0; i < 300; i++ {
-			if err := q.pushRows("g", 0, []string{"+"}, [][]any{{i}}); err != nil {
+			if err := q.pushRows("g", 0, nil, testRows(t, []string{"+"}, [][]any{{i}}), true); err != nil {
 				done <- err
 				return
 			}
@@ -306,4 +306,21 @@ func TestSendQueueCoalescesAndBounds(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// testRows renders rows and ops ("+"/"-") as a batch for the queue.
+func testRows(t *testing.T, ops []string, rows [][]any) *batchRows {
+	b := &batchRows{}
+	for i, r := range rows {
+		k, err := json.Marshal(r)
+		if err != nil {
+			t.Error(err)
+		}
+		op := int8(1)
+		if ops[i] == "-" {
+			op = -1
+		}
+		b.ops, b.vals, b.keys, b.refs = append(b.ops, op), append(b.vals, r), append(b.keys, string(k)), append(b.refs, rowRef{})
+	}
+	return b
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -9,19 +8,18 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/query"
 )
 
 // client is one websocket connection: a reader (run, cancel), a writer
-// draining the send queue, and the runs it started.
+// draining the send queue, and its runs, each a viewer of a job.
 type client struct {
 	s     *Server
 	conn  *websocket.Conn
 	queue *sendQueue
 
 	mu   sync.Mutex
-	runs map[string]context.CancelCauseFunc
+	runs map[string]*viewer
 	done chan struct{}
 	once sync.Once
 }
@@ -39,7 +37,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade replied to the client
 	}
 	conn.SetReadLimit(s.opts.MaxMessageBytes)
-	c := &client{s: s, conn: conn, queue: newSendQueue(s.opts.MaxQueuedRows), runs: map[string]context.CancelCauseFunc{}, done: make(chan struct{})}
+	c := &client{s: s, conn: conn, queue: newSendQueue(s.opts.MaxQueuedRows), runs: map[string]*viewer{}, done: make(chan struct{})}
 	s.mu.Lock()
 	s.clients[c] = struct{}{}
 	s.mu.Unlock()
@@ -52,7 +50,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.wsClients.Add(-1)
 	}()
 	go c.writeLoop()
-	c.readLoop(r.Context())
+	c.readLoop()
 }
 
 func (c *client) close() {
@@ -60,15 +58,17 @@ func (c *client) close() {
 		close(c.done)
 		c.queue.close()
 		c.mu.Lock()
-		for _, cancel := range c.runs {
-			cancel(errQueueClosed)
-		}
+		runs := c.runs
+		c.runs = map[string]*viewer{}
 		c.mu.Unlock()
+		for _, v := range runs {
+			v.job.detach(v)
+		}
 		_ = c.conn.Close()
 	})
 }
 
-func (c *client) readLoop(ctx context.Context) {
+func (c *client) readLoop() {
 	for {
 		var m clientMessage
 		if err := c.conn.ReadJSON(&m); err != nil {
@@ -76,13 +76,15 @@ func (c *client) readLoop(ctx context.Context) {
 		}
 		switch m.Type {
 		case "run":
-			c.start(ctx, m)
+			c.start(m)
 		case "cancel":
 			c.mu.Lock()
-			if cancel, ok := c.runs[m.ID]; ok {
-				cancel(errCancelled)
-			}
+			v, ok := c.runs[m.ID]
+			delete(c.runs, m.ID)
 			c.mu.Unlock()
+			if ok && v.job.detach(v) {
+				_ = c.queue.push(errorMessage(m.ID, errCancelled))
+			}
 		default:
 			_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "unknown message type " + quote(m.Type) + " (run or cancel)"})
 		}
@@ -129,7 +131,7 @@ func (c *client) writeLoop() {
 			}
 			for _, m := range b.msgs {
 				_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
-				if err := c.conn.WriteJSON(m); err != nil {
+				if err := c.write(m); err != nil {
 					return
 				}
 			}
@@ -137,7 +139,23 @@ func (c *client) writeLoop() {
 	}
 }
 
-func (c *client) start(parent context.Context, m clientMessage) {
+// write sends one message: JSON, or a binary Arrow frame for rows of a
+// run that asked for Arrow. A frame that cannot be encoded (a type the
+// Arrow gather does not know) becomes an error for that run.
+func (c *client) write(m serverMessage) error {
+	if m.arrow == nil {
+		return c.conn.WriteJSON(m)
+	}
+	frame, err := arrowFrame(m)
+	if err != nil {
+		return c.conn.WriteJSON(errorMessage(m.ID, err))
+	}
+	return c.conn.WriteMessage(websocket.BinaryMessage, frame)
+}
+
+// start runs a client's SQL as a viewer of a job (a new one, or the
+// running live job of the same SQL and from).
+func (c *client) start(m clientMessage) {
 	if m.ID == "" {
 		_ = c.queue.push(serverMessage{Type: "error", Message: "a run needs an id"})
 		return
@@ -147,43 +165,38 @@ func (c *client) start(parent context.Context, m clientMessage) {
 		_ = c.queue.push(errorMessage(m.ID, err))
 		return
 	}
-	if m.Format != "" && m.Format != "json" {
-		_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "format " + quote(m.Format) + " is not supported yet (json)"})
+	if m.Format != "" && m.Format != "json" && m.Format != "arrow" {
+		_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "unknown format " + quote(m.Format) + " (json or arrow)"})
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	if m.SQL == "" {
+		_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "a run needs sql"})
+		return
+	}
+	// c.mu is held while the viewer attaches, so that the run is in
+	// c.runs, with its job set, before the job can end or be cancelled.
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if _, busy := c.runs[m.ID]; busy {
-		c.mu.Unlock()
-		cancel(nil)
 		_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "a run with this id is already running"})
 		return
 	}
-	c.runs[m.ID] = cancel
-	c.mu.Unlock()
-	go func() {
-		defer func() {
-			c.mu.Lock()
-			delete(c.runs, m.ID)
-			c.mu.Unlock()
-			cancel(nil)
-		}()
-		c.s.metrics.jobsStarted.Add(1)
-		c.s.metrics.jobsRunning.Add(1)
-		defer c.s.metrics.jobsRunning.Add(-1)
-		err := c.s.engine.Execute(ctx, m.SQL, opts, &wsSink{c: c, id: m.ID})
-		if err != nil {
-			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-				err = cause
-			}
-			if !errors.Is(err, errQueueClosed) {
-				if !errors.Is(err, errCancelled) {
-					c.s.metrics.jobsFailed.Add(1)
-				}
-				_ = c.queue.push(errorMessage(m.ID, err))
-			}
-		}
-	}()
+	v := &viewer{c: c, runID: m.ID, arrow: m.Format == "arrow"}
+	c.runs[m.ID] = v
+	mode := opts.Mode.String()
+	c.s.jobs.attach(v, m.SQL, opts, mode, m.From, m.To)
+}
+
+// forget removes a run that ended; it reports whether v was still the
+// client's run of that id.
+func (c *client) forget(v *viewer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs[v.runID] == v {
+		delete(c.runs, v.runID)
+		return true
+	}
+	return false
 }
 
 func (s *Server) runOptions(mode, from, to string) (query.RunOptions, error) {
@@ -201,33 +214,3 @@ func (s *Server) runOptions(mode, from, to string) (query.RunOptions, error) {
 	return opts, nil
 }
 
-// wsSink streams a run's results into the client's queue.
-type wsSink struct {
-	c  *client
-	id string
-}
-
-func (w *wsSink) Schema(stmt int, s *arrowSchema) error {
-	return w.c.queue.push(schemaMessage(w.id, stmt, s))
-}
-
-func (w *wsSink) Rows(stmt int, b dataflow.Batch) error {
-	n := b.Len()
-	ops := make([]string, n)
-	rows := make([][]any, n)
-	for r := 0; r < n; r++ {
-		ops[r] = b.Op(r).String()
-		rows[r] = rowValues(b.Rec, r)
-	}
-	w.c.s.metrics.rowsOut.Add(int64(n))
-	return w.c.queue.pushRows(w.id, stmt, ops, rows)
-}
-
-func (w *wsSink) Progress(_ int, p query.Progress) error {
-	return w.c.queue.push(progressMessage(w.id, p))
-}
-
-func (w *wsSink) Done(stmt int, d query.Done) error {
-	return w.c.queue.push(serverMessage{Type: "done", ID: w.id, Stmt: ptr(stmt), RowsOut: ptr(d.RowsOut),
-		ElapsedMS: ptr(d.Elapsed.Milliseconds()), Message: d.Message})
-}
