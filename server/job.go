@@ -17,10 +17,10 @@ import (
 
 // Why a job stops early (context causes, shown to viewers).
 var (
-	errNoViewers   = errors.New("no viewer left")
-	errJobDeleted  = errors.New("cancelled: the job was stopped (DELETE /api/jobs)")
-	errShutdown    = errors.New("cancelled: the server is shutting down")
-	errViewerSlow  = errors.New("this viewer fell too far behind the live job and was detached; run the cell again to rejoin")
+	errNoViewers  = errors.New("no viewer left")
+	errJobDeleted = errors.New("cancelled: the job was stopped (DELETE /api/jobs)")
+	errShutdown   = errors.New("cancelled: the server is shutting down")
+	errViewerSlow = errors.New("this viewer fell too far behind the live job and was detached; run the cell again to rejoin")
 )
 
 // Job states.

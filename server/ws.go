@@ -213,4 +213,3 @@ func (s *Server) runOptions(mode, from, to string) (query.RunOptions, error) {
 	}
 	return opts, nil
 }
-
