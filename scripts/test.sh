@@ -80,6 +80,24 @@ source scripts/minio.sh
 trap minio_stop EXIT
 minio_start
 
+# --- ui (browser notebook) ---------------------------------------------------
+# The browser tests (ui/e2e_test.go, run by "go test" below) drive Debian's
+# chromium with playwright-core from ui/node_modules; under CI=true they fail
+# rather than skip without them. So: install chromium if it is missing, npm ci
+# (exact versions from ui/package-lock.json), and check that the committed
+# ui/dist is the build of ui/src (scripts/ui-check.sh).
+section "ui: chromium, npm ci, ui/dist matches ui/src"
+if [[ ! -x /usr/bin/chromium ]]; then
+	echo "installing Debian's chromium (once)"
+	sudo=""
+	if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+/usr/bin/chromium --version
+./scripts/ui-check.sh
+# --- end ui ------------------------------------------------------------------
+
 section "go test"
 go test -count=1 ./...
 
