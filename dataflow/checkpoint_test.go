@@ -125,6 +125,8 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 		win = dataflow.Hop(2*time.Second, 6*time.Second)
 	case "cumulate":
 		win = dataflow.Cumulate(2*time.Second, 6*time.Second)
+	case "session":
+		win = dataflow.Session(1500 * time.Millisecond)
 	default:
 		win = dataflow.Tumble(3 * time.Second)
 	}
@@ -133,11 +135,26 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 	agg.KeyBy(dataflow.WindowStartColumn).WindowAggregate("agg2", par, dataflow.WindowAggSpec{FromColumns: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "groups"}, {Func: dataflow.Sum, Column: "n", As: "rows"}}}).
 		CollectCommitted("out2", 1, out)
-	local := in.WindowAggregate("local", dataflow.WindowAggSpec{Keys: []string{"name"}, TimeColumn: "ts", Window: win,
+	// A local pre-aggregate is not keyed: its state moves between subtasks
+	// as a whole when the parallelism changes. (Sessions are not
+	// pre-aggregated locally: partial sessions do not combine.)
+	localWin := win
+	if kind == "session" {
+		localWin = dataflow.Tumble(3 * time.Second)
+	}
+	local := in.WindowAggregate("local", dataflow.WindowAggSpec{Keys: []string{"name"}, TimeColumn: "ts", Window: localWin,
 		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Sum, Column: "v", As: "s"}}})
 	local.KeyBy("name").WindowAggregate("global", par, dataflow.WindowAggSpec{Keys: []string{"name"}, FromColumns: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Sum, Column: "s", As: "s"}}}).
 		CollectCommitted("out3", par, out)
+	// A group aggregate emitting updates, and a local/global one.
+	in.KeyBy("name").GroupAggregate("grp", par, dataflow.GroupAggSpec{Keys: []string{"name"}, Aggs: ckAggs[:6]}).
+		CollectCommitted("out4", par, out)
+	in.GroupAggregate("lgrp", dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
+		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Max, Column: "f", As: "fmax"}}}).
+		KeyBy("k").GroupAggregate("ggrp", par, dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
+		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Max, Column: "fmax", As: "fmax"}}}).
+		CollectCommitted("out5", par, out)
 	return g
 }
 
@@ -207,7 +224,7 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 	for _, tc := range []struct {
 		kind     string
 		par1, p2 int
-	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}} {
+	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1}} {
 		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
 			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
 

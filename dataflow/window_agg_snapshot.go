@@ -123,14 +123,20 @@ func restoreHeader(d *snapDecoder, resolve func(*arrow.Schema) error) (watermark
 	if d.err != nil {
 		return 0, d.err
 	}
-	schema, err := decodeSchema(sb)
+	return wm, restoreSchema(sb, resolve)
+}
+
+// restoreSchema decodes a snapshot's input schema and resolves the
+// operator against it, so that it has its accumulators before any batch.
+func restoreSchema(b []byte, resolve func(*arrow.Schema) error) error {
+	schema, err := decodeSchema(b)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := resolve(schema); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrIncompatibleSnapshot, err)
+		return fmt.Errorf("%w: %w", ErrIncompatibleSnapshot, err)
 	}
-	return wm, nil
+	return nil
 }
 
 // RestoreKeyGroup implements StateSnapshotter.

@@ -83,6 +83,7 @@ type sessionAggOp struct {
 	events    sessionHeap
 	wm        watermark.Time
 	nSessions int
+	restored  bool // a snapshot set wm
 
 	slots []int32
 	bk    batchKeys
@@ -335,7 +336,7 @@ func (o *sessionAggOp) build(rows []sessionRow) arrow.RecordBatch {
 }
 
 func (o *sessionAggOp) ProcessWatermark(ctx context.Context, w watermark.Time) error {
-	o.wm = w
+	o.wm = max(o.wm, w) // never back, also after a restore
 	if o.arena == nil {
 		// No row reached this subtask yet (its key groups are quiet), so
 		// there is no session and no arena to release slots into.
