@@ -391,8 +391,13 @@ func fieldNames(s *arrow.Schema) string {
 }
 
 // openTable opens a table's data for a run: the history for a backfill,
-// the live feed for a live run (or whichever the table has).
+// the live feed for a live run (or whichever the table has); for a live
+// run of a table with both, the history from the run's from and then the
+// live feed (see hybrid.go).
 func (e *Engine) openTable(ctx context.Context, t *TableDef, req SourceRequest) (dataflow.Source, bool, error) {
+	if req.Mode == Live && t.Live != "" && t.History != "" {
+		return e.openLive(ctx, t, req)
+	}
 	raw := t.History
 	if req.Mode == Live && t.Live != "" || raw == "" {
 		raw = t.Live

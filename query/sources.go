@@ -124,7 +124,8 @@ func (p *Providers) lookup(raw string) (Provider, *url.URL, error) {
 // nexmarkProvider serves nexmark://bids|auctions|persons, with query
 // parameters seed, rate, events (a bounded generation of that many events
 // of all kinds), partitions and base (RFC 3339 time of event 0). Live runs
-// are paced by the wall clock from base (default: when the run starts).
+// are paced by the wall clock from base (default: when the run starts) and
+// start at the run's from, else at the wall clock's now (see nexmarkFeed).
 type nexmarkProvider struct{}
 
 func nexmarkKind(u *url.URL) (nexmark.Kind, error) {
@@ -185,14 +186,22 @@ func (nexmarkProvider) Open(_ context.Context, u *url.URL, req SourceRequest) (d
 	if partitions == 0 {
 		partitions = int64(max(req.Partitions, 1))
 	}
-	paced := req.Mode == Live
-	if paced && cfg.BaseTime.IsZero() {
-		cfg.BaseTime = time.Now().UTC().Truncate(time.Second)
+	if req.Mode == Live {
+		// A live feed starts at the run's from, else at the event whose
+		// time is now: with a base in the past, not at event 0 (a replay
+		// of everything since). Without a base, event 0 is now.
+		start := req.From
+		if cfg.BaseTime.IsZero() {
+			cfg.BaseTime = time.Now().UTC().Truncate(time.Second)
+		} else if start.IsZero() {
+			start = time.Now()
+		}
+		return newNexmarkFeed(cfg, k, int(partitions), start), cfg.Events > 0, nil
 	}
-	if !paced && cfg.Events == 0 {
+	if cfg.Events == 0 {
 		return nil, false, fmt.Errorf("%s is an endless live feed: a backfill needs events=N (or the table's history)", u)
 	}
-	return &nexmark.Source{Config: cfg, Kind: k, Partitions: int(partitions), Paced: paced}, cfg.Events > 0, nil
+	return &nexmark.Source{Config: cfg, Kind: k, Partitions: int(partitions)}, true, nil
 }
 
 // MemoryTable is an in-memory table: split i is Splits[i], read in order.

@@ -17,12 +17,14 @@ import (
 // runGen is "weir gen": it writes a generated history as Parquet, in the
 // layout weir's own history uses (split and position kept as columns).
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gen", "weir gen nexmark --events N --out URL [--seed S]", stderr)
+	fs := newFlagSet("gen", "weir gen nexmark --events N --out URL [--seed S] [--base T] [--rate R] [--partitions P]", stderr)
 	events := fs.Int64("events", 0, "number of events to generate (`N`, required)")
 	out := fs.String("out", "", "destination `URL` (file:///path/, s3://bucket/prefix/ or a path, required)")
 	seed := fs.Uint64("seed", 1, "random seed `S`; the same seed gives the same history")
 	partitions := fs.Int("partitions", 4, "generator partitions `P`: each is a split, written as its own sequence of files")
 	rate := fs.Int64("rate", 0, "events per second of event time (default 100000)")
+	base := fs.String("base", "", "event time `T` of event 0, RFC 3339 (default 2026-01-01T00:00:00Z); with the same seed, rate and\n"+
+		"partitions as a live feed nexmark://…?base=T, the history is the beginning of that feed, which a live run continues")
 	codec := fs.String("codec", "snappy", "Parquet compression `CODEC`: snappy, zstd or none")
 	fileRows := fs.Int64("file-rows", 1<<20, "rows per file at most")
 	gen, err := parseNamed(fs, args)
@@ -41,6 +43,13 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case *rate < 0:
 		return usagef(fs, "--rate must be positive")
 	}
+	var baseTime time.Time
+	if *base != "" {
+		if baseTime, err = time.Parse(time.RFC3339Nano, *base); err != nil {
+			return usagef(fs, "--base: %q is not an RFC 3339 time (2026-01-01T00:00:00Z)", *base)
+		}
+		baseTime = baseTime.UTC()
+	}
 	url := *out
 	if !strings.HasSuffix(url, "/") {
 		url += "/" // --out names a directory
@@ -49,7 +58,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("weir gen: %w", err)
 	}
-	cfg := nexmark.Config{Seed: *seed, Rate: *rate, Events: *events}
+	cfg := nexmark.Config{Seed: *seed, Rate: *rate, Events: *events, BaseTime: baseTime}
 	opts := parquet.WriterOptions{Codec: *codec, MaxFileRows: *fileRows, Lineage: true}
 	start := time.Now()
 	res, err := genNexmark(ctx, store, prefix, cfg, *partitions, opts)
@@ -58,7 +67,9 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	elapsed := time.Since(start)
 	var b strings.Builder
-	fmt.Fprintf(&b, "wrote %d Nexmark events (seed %d, %d partitions) to %s in %s\n", *events, *seed, *partitions, url, elapsed.Round(time.Millisecond))
+	c := cfg.WithDefaults()
+	fmt.Fprintf(&b, "wrote %d Nexmark events (seed %d, %d partitions, rate %d/s, base %s, last event at %s) to %s in %s\n",
+		*events, *seed, *partitions, c.Rate, c.BaseTime.Format(time.RFC3339Nano), lastEventTime(c).Format(time.RFC3339Nano), url, elapsed.Round(time.Millisecond))
 	var files, rows, bytes int64
 	for _, s := range res {
 		fmt.Fprintf(&b, "  %-9s %5d files %12d rows %10.1f MB\n", s.dir, s.files, s.rows, float64(s.bytes)/1e6)
@@ -68,6 +79,13 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		float64(*events)/elapsed.Seconds(), float64(bytes)/1e6/elapsed.Seconds())
 	_, err = io.WriteString(stdout, b.String())
 	return err
+}
+
+// lastEventTime is the event time of the last event of cfg (defaults
+// applied, Events > 0): where a live feed continuing the history takes over.
+func lastEventTime(cfg nexmark.Config) time.Time {
+	g := nexmark.NewGenerator(cfg, nexmark.Bid, 0, 1)
+	return time.UnixMicro(g.EventTime(cfg.Events - 1)).UTC()
 }
 
 // streamStats is what gen wrote for one stream.
