@@ -71,11 +71,21 @@ const (
 )
 
 func checkpointDir(job string, id int64) string {
-	return fmt.Sprintf("%s/chk-%020d/", url.PathEscape(job), id)
+	return fmt.Sprintf("%s/chk-%020d/", escapeName(job), id)
 }
 
 func subtaskFileName(job string, id int64, node string, subtask int) string {
-	return fmt.Sprintf("%s%s/%d", checkpointDir(job, id), url.PathEscape(node), subtask)
+	return fmt.Sprintf("%s%s/%d", checkpointDir(job, id), escapeName(node), subtask)
+}
+
+// escapeName makes a job or node name one path segment that every object
+// store accepts: path-escaped, and never empty, "." or "..".
+func escapeName(s string) string {
+	e := url.PathEscape(s)
+	if e == "" || e == "." || e == ".." {
+		e = strings.ReplaceAll(e, ".", "%2E") + "%"
+	}
+	return e
 }
 
 func seal(buf []byte) []byte {
@@ -255,7 +265,7 @@ func writeCheckpoint(ctx context.Context, store CheckpointStore, job string, chk
 // listCheckpoints returns the ids of the job's checkpoint directories,
 // ascending, and which of them have metadata (are complete, unless corrupt).
 func listCheckpoints(ctx context.Context, store CheckpointStore, job string) (ids []int64, complete map[int64]bool, err error) {
-	prefix := url.PathEscape(job) + "/chk-"
+	prefix := escapeName(job) + "/chk-"
 	names, err := store.List(ctx, prefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list checkpoints of %q in %s: %w", job, store, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/dataflow/checkpointtest"
 	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/watermark"
 )
@@ -307,4 +308,8 @@ func rowDiff(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestMemoryCheckpointStore(t *testing.T) {
+	checkpointtest.Run(t, func(*testing.T) dataflow.CheckpointStore { return dataflow.NewMemoryCheckpointStore() })
 }
