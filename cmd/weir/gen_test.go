@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -135,4 +136,66 @@ func column(t *testing.T, rec arrow.RecordBatch, name string) arrow.Array {
 		t.Fatalf("no column %q in %s", name, rec.Schema())
 	}
 	return rec.Column(is[0])
+}
+
+// TestGenBaseLiveFrom generates a history whose base lies an hour in the
+// past, and runs `weir query --mode live --from T` on a table with that
+// history and the matching live feed: the 1 s windows go on through the
+// history's end with every bid, and the lineage positions continue.
+func TestGenBaseLiveFrom(t *testing.T) {
+	ctx := context.Background()
+	dir, ws := t.TempDir(), t.TempDir()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	b := base.Format(time.RFC3339)
+	var stdout, stderr bytes.Buffer
+	// 10 017 events at 1000/s: the history ends 10.016 s after base, and
+	// the first events after it are bids.
+	args := []string{"gen", "nexmark", "--events", "10017", "--rate", "1000", "--partitions", "2", "--base", b, "--out", "file://" + dir + "/"}
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("weir gen: exit %d: %s", code, &stderr)
+	}
+	if want := "base " + b + ", last event at " + base.Add(10016*time.Millisecond).Format(time.RFC3339Nano); !strings.Contains(stdout.String(), want) {
+		t.Fatalf("weir gen printed %q, want it to say %q", &stdout, want)
+	}
+	ddl := fmt.Sprintf(`CREATE TABLE bids () WITH (history = 'file://%s/bids/', live = 'nexmark://bids?rate=1000&partitions=2&seed=1&base=%s', event_time = 'date_time')`, dir, b)
+	if code := run(ctx, []string{"query", "--workspace", ws, ddl}, &stdout, &stderr); code != 0 {
+		t.Fatalf("weir query: exit %d: %s", code, &stderr)
+	}
+	stdout.Reset()
+	from := base.Add(5 * time.Second)
+	q := `SELECT _split, window_start, count(*) AS n, count(DISTINCT _position) AS d, min(_position) AS lo, max(_position) AS hi
+		FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND) GROUP BY _split, window_start, window_end`
+	args = []string{"query", "--workspace", ws, "--mode", "live", "--from", from.Format(time.RFC3339), "--for", "3s", "--format", "csv", q}
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("weir query --mode live --from: exit %d: %s", code, &stderr)
+	}
+	// Per second of event time and partition: 500 events (positions), of
+	// which 460 bids; the first two positions of each second are a person
+	// or an auction (event numbers ≡ 0…3 mod 50), the last is a bid.
+	type key struct {
+		split string
+		at    time.Time
+	}
+	rows := map[key][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n")[1:] {
+		f := strings.Split(l, ",")
+		at, err := time.Parse(time.RFC3339, f[2])
+		if f[0] != "+" || err != nil {
+			t.Fatalf("row %q: want an insert of a window", l)
+		}
+		rows[key{f[1], at}] = f[3:]
+	}
+	for p := range 2 {
+		split := fmt.Sprintf("nexmark/bid/seed=1/%d-of-2", p)
+		for s := 5; s < 20; s++ {
+			at := base.Add(time.Duration(s) * time.Second)
+			r := rows[key{split, at}]
+			if r == nil {
+				t.Fatalf("split %s: no window at %s (%d s after base; the history ends after 10 s); output:\n%s", split, at, s, &stdout)
+			}
+			if lo, hi := fmt.Sprint(500*s+2), fmt.Sprint(500*s+499); r[0] != "460" || r[1] != "460" || r[2] != lo || r[3] != hi {
+				t.Errorf("split %s, window %d s after base: rows, distinct positions, first, last = %v, want 460, 460, %s, %s", split, s, r, lo, hi)
+			}
+		}
+	}
 }

@@ -83,6 +83,12 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{`unknown generator "tpch"`},
 		},
 		{
+			name:       "gen needs an RFC 3339 --base",
+			args:       []string{"gen", "nexmark", "--events", "10", "--out", "file:///tmp/x/", "--base", "yesterday"},
+			wantCode:   2,
+			wantStderr: []string{`--base: "yesterday" is not an RFC 3339 time`},
+		},
+		{
 			name:       "version",
 			args:       []string{"version"},
 			wantCode:   0,

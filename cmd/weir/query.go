@@ -20,7 +20,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"\t           [--format table|csv|jsonl] [-f FILE | 'SQL; SQL; ...']", stderr)
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	mode := fs.String("mode", "backfill", "query `MODE`: backfill (history in [from, to)) or live (history from --from on, then the live feed)")
-	from := fs.String("from", "", "start of the event-time range, an RFC 3339 timestamp `T`")
+	from := fs.String("from", "", "start of the event-time range, an RFC 3339 timestamp `T`; live: read the history from T, then the\n"+
+		"live feed from where the history ends (without it, a live run starts at the feed's present)")
 	to := fs.String("to", "", "end (exclusive) of a backfill's event-time range, an RFC 3339 timestamp `T`")
 	runFor := fs.Duration("for", 0, "stop a live run after `D` (0: until interrupted)")
 	format := fs.String("format", "table", "output `FORMAT`: table, csv or jsonl")
