@@ -191,7 +191,10 @@ func exprKey(e Expr) string {
 // the time column and aggregate arguments, the aggregate, HAVING, and the
 // select list rewritten over the aggregate's output.
 func (b *stmtBinder) bindAggregate(sel *pg.SelectStmt, input Plan, scope *relScope, items []target) (Plan, []Expr, error) {
-	noAggs := &relScope{b: b, cols: scope.cols, where: "GROUP BY"}
+	props := input.props()
+	// Over windows, window_time names window_end − 1 µs (Flink's time
+	// attribute of a window aggregate's rows).
+	noAggs := &relScope{b: b, cols: scope.cols, where: "GROUP BY", windowTime: props.winEnd >= 0, winEnd: props.winEnd}
 	var groups []Expr
 	for _, g := range sel.GroupClause {
 		if g.GetGroupingSet() != nil {
@@ -207,12 +210,15 @@ func (b *stmtBinder) bindAggregate(sel *pg.SelectStmt, input Plan, scope *relSco
 	// Which windows? Grouping by window_start or window_end of a windowing
 	// table function fuses the two; of an already windowed input, groups by
 	// its windows; otherwise it is a plain GROUP BY.
-	props := input.props()
 	var keys []Expr
 	byWindow := false
 	for _, g := range groups {
 		if c, ok := g.(*ColumnRef); ok && props.winStart >= 0 && (c.Index == props.winStart || c.Index == props.winEnd) {
 			byWindow = true
+			continue
+		}
+		if windowTimeOf(g, props.winEnd) {
+			byWindow = true // a function of window_end, as in Flink's GROUP BY window_start, window_end, window_time
 			continue
 		}
 		keys = append(keys, g)
@@ -243,7 +249,7 @@ func (b *stmtBinder) bindAggregate(sel *pg.SelectStmt, input Plan, scope *relSco
 
 	// Bind the select list and HAVING, collecting aggregates.
 	coll := &aggCollector{b: b, input: scope}
-	aggScope := &relScope{b: b, cols: scope.cols, aggs: coll}
+	aggScope := &relScope{b: b, cols: scope.cols, aggs: coll, windowTime: byWindow, winEnd: props.winEnd}
 	bound := make([]Expr, len(items))
 	for i, it := range items {
 		if it.expr != nil {

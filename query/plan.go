@@ -140,6 +140,10 @@ func (p *projectPlan) props() planProps {
 	out := noProps()
 	out.updating = in.updating
 	for i, e := range p.exprs {
+		if windowTimeOf(e, in.winEnd) && out.timeCol < 0 {
+			out.timeCol = i // window_time: the rows' event time
+			continue
+		}
 		c, ok := e.(*ColumnRef)
 		if !ok {
 			continue

@@ -6,6 +6,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/weirdata/weir/internal/columnar"
 )
 
 // relCol is one column visible in a FROM clause.
@@ -28,6 +30,11 @@ type relScope struct {
 	cols  []relCol
 	aggs  *aggCollector
 	where string // the clause, for "aggregate functions are not allowed in WHERE"
+	// winEnd, when windowTime is set, is the window_end column that
+	// window_time reads (see windowTimeExpr): the scope of an aggregate
+	// over windows.
+	windowTime bool
+	winEnd     int
 }
 
 func (s *relScope) Column(qual, name string, pos int) (Expr, error) {
@@ -40,6 +47,11 @@ func (s *relScope) Column(qual, name string, pos int) (Expr, error) {
 			return nil, s.b.stmt.errorAt(int32(pos), "column reference %q is ambiguous", name)
 		}
 		found = i
+	}
+	if found < 0 && qual == "" && name == windowTimeName && s.windowTime {
+		end := &ColumnRef{Index: s.winEnd, Name: "window_end", Typ: columnar.TimestampType}
+		s.b.pos[end] = int32(pos)
+		return &windowTimeExpr{end: end}, nil
 	}
 	if found < 0 {
 		full := name
