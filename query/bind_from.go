@@ -120,7 +120,7 @@ func (b *stmtBinder) scan(t *TableDef, loc int32) (Plan, error) {
 	if err != nil {
 		return nil, b.stmt.errorAt(loc, "table %q: %v", t.Name, err)
 	}
-	p := &scanPlan{table: t, schema: schema, timeCol: -1}
+	p := &scanPlan{table: t, schema: schema, timeCol: -1, loc: loc}
 	if t.EventTime != "" {
 		is := schema.FieldIndices(t.EventTime)
 		if len(is) != 1 {

@@ -325,7 +325,7 @@ func boundedScan(p Plan) *scanPlan {
 	}
 	t := *s.table
 	t.EventTime, t.WatermarkDelay, t.IdleTimeout = "", 0, 0
-	return &scanPlan{table: &t, schema: s.schema, cols: s.cols, timeCol: -1}
+	return &scanPlan{table: &t, schema: s.schema, cols: s.cols, timeCol: -1, loc: s.loc}
 }
 
 // stateTTL is the state TTL of a regular join: the smallest state_ttl

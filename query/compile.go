@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +22,26 @@ type RunOptions struct {
 	From, To time.Time
 	// Parallelism of every operator (default 2).
 	Parallelism int
+}
+
+// locatedError is a compile error at a place in the SQL: the compiler sees
+// plans, not statements, so the statement's runner positions it.
+type locatedError struct {
+	loc int32
+	err error
+}
+
+func (e *locatedError) Error() string { return e.err.Error() }
+func (e *locatedError) Unwrap() error { return e.err }
+
+// compileError turns a compile error into the statement's error, at its
+// place in the SQL when the compiler knows it.
+func compileError(st Statement, err error) error {
+	loc := int32(-1)
+	if le, ok := errors.AsType[*locatedError](err); ok {
+		loc = le.loc
+	}
+	return st.errorAt(loc, "%v", err)
 }
 
 // compiler turns a logical plan into a dataflow graph. It never runs it.
@@ -142,7 +163,7 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	req.SplitHints = c.hints[p]
 	src, bounded, err := c.eng.openTable(c.ctx, t, req)
 	if err != nil {
-		return dataflow.Stream{}, fmt.Errorf("table %q: %w", t.Name, err)
+		return dataflow.Stream{}, &locatedError{loc: p.loc, err: fmt.Errorf("table %q: %w", t.Name, err)}
 	}
 	if !bounded {
 		c.bounded = false

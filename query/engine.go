@@ -143,7 +143,7 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 	c := newCompiler(ctx, e, opts)
 	out, err := c.compile(p)
 	if err != nil {
-		return st.errorAt(-1, "%v", err)
+		return compileError(st, err)
 	}
 	if sorter != nil && !c.bounded {
 		return unsupportedError{st.errorAt(sortLocation(n),
@@ -270,7 +270,7 @@ func (e *Engine) explain(ctx context.Context, i int, st Statement, ex *pg.Explai
 	}
 	c := newCompiler(ctx, e, opts)
 	if _, err := c.compile(inner); err != nil {
-		return st.errorAt(-1, "%v", err)
+		return compileError(st, err)
 	}
 	text += fmt.Sprintf("Dataflow (%s, parallelism %d; chained operators on one line):\n", opts.Mode, c.opts.Parallelism) + indent(c.g.String())
 	return e.textResult(i, "QUERY PLAN", strings.Split(strings.TrimRight(text, "\n"), "\n"), sink)

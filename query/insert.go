@@ -111,7 +111,7 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 	c := newCompiler(ctx, e, opts)
 	out, err := c.compile(p)
 	if err != nil {
-		return 0, st.errorAt(-1, "%v", err)
+		return 0, compileError(st, err)
 	}
 	if !c.bounded {
 		// TODO(#6): a live INSERT commits on checkpoints.

@@ -40,6 +40,9 @@ type scanPlan struct {
 	cols    []int         // the columns read (pruneColumns); nil = all
 	timeCol int           // in the output, or −1
 	out     *arrow.Schema
+	// loc is where the query names the table (−1: nowhere), for the
+	// errors of opening its data when the plan is compiled.
+	loc int32
 }
 
 // Schema is the output: the columns read.

@@ -35,7 +35,7 @@ func prune(p Plan, required []int) (Plan, []int, error) {
 		if len(cols) == p.schema.NumFields() && p.cols == nil {
 			return p, identityMap(len(cols)), nil
 		}
-		n := &scanPlan{table: p.table, schema: p.schema, cols: cols, timeCol: -1}
+		n := &scanPlan{table: p.table, schema: p.schema, cols: cols, timeCol: -1, loc: p.loc}
 		mapping := make([]int, p.schema.NumFields())
 		for i := range mapping {
 			mapping[i] = -1
