@@ -140,6 +140,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
 	s.mux.HandleFunc("DELETE /api/jobs/{id}", s.apiStopJob)
 	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
+	// Unknown API paths answer JSON, not the UI's page.
+	s.mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorMessage("", fmt.Errorf("no API endpoint %s", r.URL.Path)))
+	})
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 }
 

@@ -6,18 +6,23 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/notebooks"
 	"github.com/weirdata/weir/query"
 	"github.com/weirdata/weir/server"
+	"github.com/weirdata/weir/ui"
 )
 
 // runServe is "weir serve": the notebook server (HTTP API, websocket, embedded
 // UI) over a local workspace. With no flags it works on a fresh machine: the
-// workspace is created, and the demo tables (a live Nexmark feed) are there.
+// workspace is created; on its first start an hour of Nexmark history is
+// written into it (serve_demo.go), the demo tables bids, auctions and
+// persons read that history and the live feed that continues it, and the
+// demo notebooks are written.
 //
 // Shutdown order, on SIGINT/SIGTERM (ctx): the server stops accepting,
 // cancels running queries, closes websockets, waits up to 5 s for requests
@@ -34,18 +39,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
-	eng, err := openEngine(ctx, *workspace)
+	ws := *workspace
+	if ws == "" {
+		var err error
+		if ws, err = defaultWorkspace(); err != nil {
+			return err
+		}
+	}
+	eng, err := openEngine(ctx, ws)
 	if err != nil {
 		return err
 	}
-	if err := ensureDemoTables(ctx, eng); err != nil {
-		return fmt.Errorf("demo tables: %w", err)
-	}
-	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Logger: slog.Default()})
+	nbs, err := notebooks.Open(ws)
 	if err != nil {
 		return err
 	}
-	srv.Handle("GET /{$}", http.HandlerFunc(indexPage))
+	defer nbs.Close()
+	if _, err := setupDemo(ctx, ws, eng, nbs, time.Now(), demoSpan, stdout); err != nil {
+		return err
+	}
+	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Notebooks: nbs, Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	// The notebook UI at every path the API does not claim (the API's
+	// patterns are more specific, so they take precedence).
+	srv.Handle("GET /", ui.Handler())
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -54,25 +73,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if srv.Token() != "" {
 		url += "?token=" + srv.Token()
 	}
-	_, _ = fmt.Fprintf(stdout, "weir is serving at %s\n", url)
+	_, _ = fmt.Fprintf(stdout, "weir is serving at %s (workspace %s)\n", url, ws)
 	return srv.Serve(ctx, ln)
-}
-
-// demoTables are created in a workspace that lacks them: a live Nexmark
-// feed of bids, auctions and persons, paced by the clock.
-var demoTables = []string{
-	`CREATE TABLE IF NOT EXISTS bids () WITH (live = 'nexmark://bids?rate=10000', event_time = 'date_time', watermark_delay = '2 seconds', idle_timeout = '10 seconds')`,
-	`CREATE TABLE IF NOT EXISTS auctions () WITH (live = 'nexmark://auctions?rate=10000', event_time = 'date_time', watermark_delay = '2 seconds', idle_timeout = '10 seconds')`,
-	`CREATE TABLE IF NOT EXISTS persons () WITH (live = 'nexmark://persons?rate=10000', event_time = 'date_time', watermark_delay = '2 seconds', idle_timeout = '10 seconds')`,
-}
-
-func ensureDemoTables(ctx context.Context, eng *query.Engine) error {
-	for _, sql := range demoTables {
-		if err := eng.Execute(ctx, sql, query.RunOptions{}, discardSink{}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // discardSink ignores what statements produce.
@@ -82,13 +84,3 @@ func (discardSink) Schema(int, *arrow.Schema) error    { return nil }
 func (discardSink) Rows(int, dataflow.Batch) error     { return nil }
 func (discardSink) Progress(int, query.Progress) error { return nil }
 func (discardSink) Done(int, query.Done) error         { return nil }
-
-// indexPage stands in for the notebook UI until it is embedded (issue 5).
-func indexPage(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = io.WriteString(w, `<!doctype html><meta charset="utf-8"><title>weir</title>
-<h1>weir</h1>
-<p>The notebook UI is not embedded yet. The server is up: run SQL over the websocket at
-<code>/ws</code> or with <code>POST /api/query</code>; metrics are at <a href="/metrics">/metrics</a>.</p>
-<pre>curl -s localhost:8080/api/query -d '{"sql":"SELECT 1 + 1 AS two"}'</pre>`)
-}
