@@ -152,6 +152,13 @@ func run(ctx context.Context, dir string, rows, runs, threads int, cpuprofile st
 // fromS3 puts the file into a fresh MinIO bucket and times weir's group-by
 // reading it from there against reading it from local disk.
 func fromS3(ctx context.Context, ep, path string, runs int, opts query.RunOptions, local *query.Engine) error {
+	// The engine opens s3:// URLs with the SDK's configuration: point it
+	// at the same server.
+	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
+		if err := os.Setenv("AWS_ENDPOINT_URL_S3", ep); err != nil {
+			return err
+		}
+	}
 	bucket := fmt.Sprintf("weir-bench-%d", time.Now().UnixNano())
 	s, err := storage.NewS3(ctx, bucket, "", storage.S3Options{Endpoint: ep})
 	if err != nil {
