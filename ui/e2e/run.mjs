@@ -192,7 +192,9 @@ await scenario("the dashboard runs its pinned cells live", async () => {
     await shot("jobs.png");
     const id = await job.getAttribute("data-job");
     await job.locator("button", { hasText: "Cancel" }).click();
-    await page.locator(`.jobs .job[data-job="${id}"]`).waitFor({ state: "detached", timeout: 10_000 });
+    await page.locator(`.jobs .job[data-job="${id}"][data-state="cancelled"]`).waitFor({ timeout: 10_000 });
+    // Its tile learns that the job ended.
+    await page.locator('section.tile .output[data-state="error"], section.tile .output[data-state="cancelled"]').first().waitFor({ timeout: 10_000 });
   }
 });
 
