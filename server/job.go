@@ -260,6 +260,8 @@ func (j *job) finish(err error) {
 		s.metrics.jobsFailed.Add(1)
 	}
 	j.err, j.ended = err, time.Now()
+	j.maxViewers = max(j.maxViewers, j.external)
+	j.external = 0
 	viewers := j.snapshotViewers()
 	j.viewers = nil
 	key := jobKey{j.sql, j.from}
