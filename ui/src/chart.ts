@@ -93,10 +93,12 @@ export class ResultChart {
       cursor: { points: { size: 6 }, drag: { x: true, y: false } },
       legend: { show: p.y.length > 1, live: true },
       scales: p.type === "bar"
-        ? { x: { time: false, range: (_u, min, max) => [min - 0.6, Math.max(max, min + 11) + 0.6] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } }
-        : { x: { time } },
+        ? { x: { time: false, range: (_u, min, max) => [min - 0.6, Math.max(max, min + 7) + 0.6] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } }
+        // Counts and sums read best from zero; a nearly flat series would
+        // otherwise fill the plot with noise.
+        : { x: { time }, y: { range: (_u, min, max) => (min >= 0 ? [0, max > 0 ? max * 1.1 : 1] : [min - (max - min) * 0.1 - 1, max + (max - min) * 0.1 + 1]) } },
       axes: [
-        p.type === "bar" ? { ...axis, values: (_u, splits) => splits.map((i) => labels[i] ?? "") }
+        p.type === "bar" ? { ...axis, splits: () => barTicks(labels.length), values: (_u, splits) => splits.map((i) => labels[i] ?? "") }
           : time ? { ...axis, values: (u, splits) => timeTicks(splits, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0)) } : axis,
         { ...axis, size: p.y.length > 1 ? 56 : 70, label: p.y.length > 1 ? undefined : cols[p.y[0]].name, labelSize: 16, labelFont: "600 11px system-ui, sans-serif", values: (_u, splits) => compactTicks(splits) },
       ],
@@ -164,9 +166,17 @@ function compactTicks(splits: number[]): string[] {
 function timeTicks(splits: number[], span: number): string[] {
   return splits.map((t) => {
     const iso = new Date(t).toISOString();
-    if (span < 120_000) return iso.slice(11, t % 1000 ? 23 : 19);
+    if (span < 120_000) return t % 1000 && span > 4000 ? "" : iso.slice(11, t % 1000 ? 23 : 19);
     if (span < 86_400_000) return iso.slice(11, 16);
     if (span < 90 * 86_400_000) return iso.slice(5, 10) + " " + iso.slice(11, 16);
     return iso.slice(0, 10);
   });
+}
+
+// barTicks picks at most 8 evenly spaced bars to label.
+function barTicks(n: number): number[] {
+  const every = Math.max(1, Math.ceil(n / 7));
+  const out: number[] = [];
+  for (let i = 0; i < n; i += every) out.push(i);
+  return out;
 }

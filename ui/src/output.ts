@@ -163,7 +163,7 @@ export class Output {
       this.shownSig = sig;
       this.chart?.destroy();
       this.chart = undefined;
-      this.table = new ResultTable(r, this.o.tableHeight ?? 320);
+      this.table = new ResultTable(r, this.o.tableHeight ?? 320, this.spec?.mode === "live");
       const parts: HTMLElement[] = [];
       if (this.notes.length) parts.push(h("div.notes", this.notes.map((n) => h("div.note", icon("bolt"), n))));
       if (p && this.view !== "table") {
