@@ -61,18 +61,24 @@ type StateSnapshotter interface {
 // job restarts from the latest complete checkpoint m and, before any task
 // opens, calls RecoverCheckpoint(m) on every listener: commit what was
 // staged up to m if that had not happened yet (commits must be idempotent),
-// and discard what was staged after m — those rows are produced again.
+// and discard what was staged after m — those rows are produced again. A
+// job that starts without a checkpoint calls RecoverCheckpoint(0): nothing
+// staged by an earlier attempt survives.
 //
-// When every input of a job has ended, the sink is precommitted with
-// FinalCheckpoint after Finish, and Run commits FinalCheckpoint once every
-// task has finished: nothing of a job that ran to its end can be replayed.
+// When its input has ended, after Finish, the sink is precommitted with the
+// id after the last barrier it saw: every checkpoint with that id or a
+// later one completes only after the sink finished (it can take no barrier
+// any more), so it records the sources at their end and may commit those
+// rows. Run commits FinalCheckpoint (all of them) once every task has
+// finished: nothing of a job that ran to its end can be replayed.
 type CheckpointListener interface {
 	PrecommitCheckpoint(ctx context.Context, id int64) error
 	CommitCheckpoint(ctx context.Context, id int64) error
 	RecoverCheckpoint(ctx context.Context, id int64) error
 }
 
-// FinalCheckpoint labels what a sink stages at the end of its input.
+// FinalCheckpoint is the id Run commits when the job has run to its end:
+// it covers everything staged.
 const FinalCheckpoint = math.MaxInt64
 
 // Checkpoint is a completed checkpoint: split positions and the state of

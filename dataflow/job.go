@@ -102,14 +102,21 @@ func (j *Job) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Before any task opens: commit what the sinks staged up to the
+	// restored checkpoint, discard what they staged after it
+	// (CheckpointListener); a job that starts afresh recovers checkpoint 0,
+	// so nothing a failed earlier attempt staged survives.
+	var recoverID int64
 	if chk := j.opts.Restore; chk != nil {
-		// Before any task opens: commit what the sinks staged up to the
-		// checkpoint, discard what they staged after it (CheckpointListener).
-		for _, l := range j.listeners {
-			if err := l.RecoverCheckpoint(ctx, chk.ID); err != nil {
-				return fmt.Errorf("recover checkpoint %d: %w", chk.ID, err)
-			}
+		recoverID = chk.ID
+	}
+	for _, l := range j.listeners {
+		if err := l.RecoverCheckpoint(ctx, recoverID); err != nil {
+			return fmt.Errorf("recover checkpoint %d: %w", recoverID, err)
 		}
+	}
+	for _, t := range tasks {
+		t.lastBarrier = firstID
 	}
 	j.coord = newCoordinator(len(tasks), firstID)
 	close(j.ready)

@@ -20,6 +20,10 @@ type task struct {
 	gate    *inputGate
 	src     *sourceRunner
 	lastWM  watermark.Time
+	// lastBarrier is the id of the last checkpoint barrier the task saw
+	// (or the id the job started after): what a sink stages at its end
+	// belongs to the checkpoints after it (CheckpointListener).
+	lastBarrier int64
 }
 
 // chainLink is one operator subtask inside a task.
@@ -149,6 +153,7 @@ func (t *task) idle() error {
 func (t *task) barrier(ctx context.Context, b Barrier) error {
 	var snaps []subtaskSnapshot
 	var unsupported []string
+	t.lastBarrier = b.ID
 	for _, l := range t.links {
 		what := fmt.Sprintf("checkpoint %d", b.ID)
 		if s, ok := l.op.(Snapshotter); ok {
@@ -189,7 +194,7 @@ func (t *task) end(ctx context.Context) error {
 				return attribute(l.node, l.tc.Subtask, "finish", err)
 			}
 			if cl, ok := l.op.(CheckpointListener); ok {
-				if err := cl.PrecommitCheckpoint(ctx, FinalCheckpoint); err != nil {
+				if err := cl.PrecommitCheckpoint(ctx, t.lastBarrier+1); err != nil {
 					return attribute(l.node, l.tc.Subtask, "final precommit", err)
 				}
 			}

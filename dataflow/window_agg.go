@@ -110,8 +110,10 @@ type windowAggOp struct {
 	pending windowHeap  // not fired, by end
 	fired   []*winState // fired and retained, in end order
 	wm      watermark.Time
-	// restored is set once a snapshot set wm (restoreWM).
-	restored bool
+	// restored is set once a snapshot set wm (restoreWM); unemitted holds
+	// restored rows still to emit (flushRestored).
+	restored  bool
+	unemitted map[*winState][]int32
 
 	lastW  Window
 	lastWS *winState
@@ -256,6 +258,9 @@ func (o *windowAggOp) newSlot(ws *winState, rec arrow.RecordBatch, r int) int32 
 }
 
 func (o *windowAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
+	if err := o.flushRestored(ctx); err != nil {
+		return err
+	}
 	rec := b.Rec
 	if err := o.resolve(rec.Schema()); err != nil {
 		return err
@@ -407,6 +412,9 @@ func (o *windowAggOp) build(w Window, slots []int32) arrow.RecordBatch {
 func (o *windowAggOp) ProcessWatermark(ctx context.Context, w watermark.Time) error {
 	// After a restore the sources' first watermarks may be behind the
 	// restored one; the operator's never goes back.
+	if err := o.flushRestored(ctx); err != nil {
+		return err
+	}
 	o.wm = max(o.wm, w)
 	for len(o.pending) > 0 && watermark.Time(o.pending.peek().w.End) <= w {
 		ws := heap.Pop(&o.pending).(*winState)

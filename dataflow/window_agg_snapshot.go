@@ -174,7 +174,8 @@ func (o *windowAggOp) RestoreKeyGroup(kg int, blob []byte) error {
 			break
 		}
 		ws, ok := o.windows[w]
-		if !ok {
+		switch {
+		case !ok:
 			ws = &winState{w: w, idx: newGroupIndex(o.fast), fired: fired, heapI: -1}
 			o.windows[w] = ws
 			if fired {
@@ -182,13 +183,63 @@ func (o *windowAggOp) RestoreKeyGroup(kg int, blob []byte) error {
 			} else {
 				heap.Push(&o.pending, ws)
 			}
+		case ws.fired && !fired:
+			// Subtasks' watermarks differ while splits are idle (a batch
+			// re-activates an idle input only where it goes), so a window
+			// may have fired for some key groups and not for others. The
+			// restored window is fired; the rows of the key groups for
+			// which it had not are emitted before anything else.
+			defer func() { o.emitOnRestore(ws, slots) }()
+		case !ws.fired && fired:
+			o.emitOnRestore(ws, slices.Clone(ws.idx.slots))
+			heap.Remove(&o.pending, ws.heapI)
+			ws.fired, ws.heapI = true, -1
+			o.insertFired(ws)
 		}
-		mergeSlots(o.arena, ws.idx, o.fast, slots)
+		slots = mergeSlots(o.arena, ws.idx, o.fast, slots)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
 	return d.err
+}
+
+// emitOnRestore notes slots of a restored fired window whose rows were
+// never emitted (see RestoreKeyGroup); flushRestored emits them.
+func (o *windowAggOp) emitOnRestore(ws *winState, slots []int32) {
+	if o.unemitted == nil {
+		o.unemitted = map[*winState][]int32{}
+	}
+	o.unemitted[ws] = append(o.unemitted[ws], slots...)
+}
+
+// flushRestored emits, as inserts, the rows noted by emitOnRestore. It runs
+// before the first batch or watermark after a restore, so that an update
+// to such a row retracts what was emitted.
+func (o *windowAggOp) flushRestored(ctx context.Context) error {
+	if len(o.unemitted) == 0 {
+		return nil
+	}
+	wss := make([]*winState, 0, len(o.unemitted))
+	for ws := range o.unemitted {
+		wss = append(wss, ws)
+	}
+	sortWindows(wss)
+	for _, ws := range wss {
+		var live []int32
+		for _, s := range o.unemitted[ws] {
+			if o.arena.acc.count[s] > 0 {
+				live = append(live, s)
+			}
+		}
+		if len(live) > 0 {
+			if err := o.TC.Out.Emit(ctx, Inserts(o.build(ws.w, live))); err != nil {
+				return err
+			}
+		}
+	}
+	o.unemitted = nil
+	return nil
 }
 
 // restoreWM sets the operator's watermark from restored blobs: the least
@@ -204,9 +255,10 @@ func (o *windowAggOp) restoreWM(wm watermark.Time) {
 // mergeSlots files restored slots into a group index: a key seen for the
 // first time takes its slot, a key already there (state of one key from
 // several former subtasks of an operator that is not keyed) merges into it.
-func mergeSlots(a *slotArena, idx *groupIndex, fast bool, slots []int32) {
+// It returns the slots the keys ended in.
+func mergeSlots(a *slotArena, idx *groupIndex, fast bool, slots []int32) []int32 {
 	if len(slots) == 0 {
-		return
+		return nil
 	}
 	rec := a.keyRecord(slots)
 	cols := make([]int, len(a.keys))
@@ -223,6 +275,8 @@ func mergeSlots(a *slotArena, idx *groupIndex, fast bool, slots []int32) {
 		if !created {
 			a.acc.merge(slot, s)
 			a.release([]int32{s})
+			slots[r] = slot
 		}
 	}
+	return slots
 }

@@ -4,17 +4,25 @@
 //
 // # Endpoints
 //
-//	GET  /api/health   {"status":"ok"}
-//	POST /api/query    {"sql":"…","mode":"backfill","from":"…","to":"…"} → a bounded
-//	                   query's final rows as JSON, or an error with line/column
-//	GET  /metrics      Prometheus text exposition (weir_* metrics)
-//	GET  /ws           the websocket protocol below
+//	GET    /api/health            {"status":"ok"}
+//	POST   /api/query             {"sql":"…","mode":"backfill","from":"…","to":"…"} → a bounded
+//	                              query's final rows as JSON, or an error with line/column
+//	GET    /api/tables            catalog tables and views with their columns
+//	GET    /api/notebooks         the notebooks (package notebooks)
+//	GET    /api/notebooks/{name}  one notebook; PUT creates or replaces it, DELETE removes it
+//	GET    /api/jobs              running and recently ended jobs
+//	DELETE /api/jobs/{id}         stops a job for every viewer
+//	GET    /metrics               Prometheus text exposition (weir_* metrics)
+//	GET    /ws                    the websocket protocol below
+//
+// docs/api.md is the contract in full; this comment is the map of the code.
 //
 // # Websocket protocol (DESIGN §10)
 //
 // JSON text frames. A client runs SQL and may cancel it:
 //
-//	{"type":"run", "id":"c1", "sql":"…", "mode":"backfill"|"live", "from":"…", "to":"…"}
+//	{"type":"run", "id":"c1", "sql":"…", "mode":"backfill"|"live", "from":"…", "to":"…",
+//	 "format":"json"|"arrow"}
 //	{"type":"cancel", "id":"c1"}
 //
 // The server answers, per run id (stmt numbers the statements of a script):
@@ -28,7 +36,26 @@
 //
 // Rows are arrays in schema order; timestamps are RFC 3339 strings in UTC;
 // ops holds "+" (insert) or "-" (retract) per row, so a client folds the
-// changelog into a table.
+// changelog into a table. schema, progress and done also carry "job"; live
+// progress carries lag_ms and rows_per_sec.
+//
+// With "format":"arrow" rows travel as binary frames instead (arrow.go):
+// uint32 little-endian N, N bytes of JSON header {"type":"rows","id","stmt"},
+// then an Arrow IPC stream of the result columns plus __op (int8, 1 or −1),
+// gathered from the engine's own batches.
+//
+// # Jobs and viewers
+//
+// Every run is a job (job.go) with an id, listed by /api/jobs. A client's
+// run is a viewer of a job. A live run whose SQL and from equal those of a
+// running live job joins it instead of starting another: the job keeps its
+// result folded (fold.go; at most Options.MaxFoldedRows rows, the newest),
+// and a joiner gets the schema, that fold as inserts, then the changelog.
+// Each batch is rendered once (JSON values, coalescing keys, Arrow
+// references) and handed to every viewer's queue. A job whose last viewer
+// leaves stops. A live job never waits for a viewer: one whose queue is
+// full is detached with an error. A backfill job has one viewer and waits
+// for it (backpressure).
 //
 // # Slow clients
 //
@@ -37,10 +64,12 @@
 // ones of its statement, and a retraction cancels the queued insertion of
 // the same row, so a dashboard that updates faster than a browser reads
 // holds at most its result's size, not the stream's rate. Progress messages
-// replace each other. Only when a result keeps growing (a large backfill)
-// does the queue fill; the query then waits for the client — backpressure
-// to the sources — and a client that stops reading is disconnected after
-// the write timeout.
+// replace each other. Arrow clients coalesce the same way: the delta keeps
+// references to rows, and becomes one frame when sent. Only when a result
+// keeps growing (a large backfill) does the queue fill; a backfill then
+// waits for the client — backpressure to the sources — a live job detaches
+// the viewer, and a client that stops reading is disconnected after the
+// write timeout.
 //
 // # Security
 //

@@ -91,14 +91,14 @@ func TestFoldCompactsArrowReferences(t *testing.T) {
 
 func TestQueueRefusesWhenFullWithoutWaiting(t *testing.T) {
 	q := newSendQueue(3)
-	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+", "+", "+"}, [][]any{{1}, {2}, {3}}), false); err != nil {
+	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+", "+", "+"}, [][]any{{1}, {2}, {3}}), false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+"}, [][]any{{4}}), false); !errors.Is(err, errBehind) {
+	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+"}, [][]any{{4}}), false, nil); !errors.Is(err, errBehind) {
 		t.Fatalf("push to a full queue: %v", err)
 	}
 	q.close()
-	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+"}, [][]any{{4}}), true); !errors.Is(err, errQueueClosed) {
+	if err := q.pushRows("r", 0, nil, testRows(t, []string{"+"}, [][]any{{4}}), true, nil); !errors.Is(err, errQueueClosed) {
 		t.Fatalf("push to a closed queue: %v", err)
 	}
 }
@@ -149,5 +149,36 @@ func TestSlowViewerDetachedFromLiveJob(t *testing.T) {
 	}
 	if len(slow.runs) != 0 {
 		t.Fatal("the slow viewer's run is still registered")
+	}
+}
+
+// A backfill that waits for room in its viewer's queue ends when the
+// viewer cancels, without the client reading anything.
+func TestCancelWakesBackfillWaitingForClient(t *testing.T) {
+	s, _ := newTestServer(t, Options{})
+	opts, _ := s.runOptions("backfill", "", "")
+	c := &client{s: s, queue: newSendQueue(4), runs: map[string]*viewer{}, done: make(chan struct{})}
+	v := &viewer{c: c, runID: "r"}
+	c.runs["r"] = v
+	s.jobs.attach(v, "SELECT * FROM bids", opts, "backfill", "", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for c.queue.depth() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue never filled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !v.job.detach(v) {
+		t.Fatal("viewer not attached")
+	}
+	for {
+		l := s.jobs.list()
+		if len(l) == 1 && l[0].State == stateCancelled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job still waits for its viewer: %+v", l)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

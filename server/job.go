@@ -164,7 +164,7 @@ func (j *job) join(v *viewer) bool {
 		}
 		if st.fold != nil {
 			if b := st.fold.snapshot(); len(b.keys) > 0 {
-				_ = v.c.queue.pushRows(v.runID, i, v.arrowSchema(st.schema), b, false)
+				_ = v.c.queue.pushRows(v.runID, i, v.arrowSchema(st.schema), b, false, nil)
 			}
 		}
 		if st.done != nil {
@@ -205,6 +205,7 @@ func (j *job) detach(v *viewer) bool {
 	j.reg.mu.Unlock()
 	if stop {
 		j.cancel(errNoViewers)
+		v.c.queue.wake() // a backfill may wait for room in v's queue
 	}
 	return found
 }
@@ -260,6 +261,8 @@ func (j *job) finish(err error) {
 		s.metrics.jobsFailed.Add(1)
 	}
 	j.err, j.ended = err, time.Now()
+	j.maxViewers = max(j.maxViewers, j.external)
+	j.external = 0
 	viewers := j.snapshotViewers()
 	j.viewers = nil
 	key := jobKey{j.sql, j.from}
@@ -288,8 +291,17 @@ func (j *job) finish(err error) {
 	}
 }
 
-// stop cancels the job for every viewer (DELETE /api/jobs/{id}).
-func (j *job) stop(cause error) { j.cancel(cause) }
+// stop cancels the job for every viewer (DELETE /api/jobs/{id}) and wakes
+// a backfill that waits for room in its viewer's queue.
+func (j *job) stop(cause error) {
+	j.cancel(cause)
+	j.mu.Lock()
+	vs := j.snapshotViewers()
+	j.mu.Unlock()
+	for _, v := range vs {
+		v.c.queue.wake()
+	}
+}
 
 // jobSink receives the engine's output for a job and hands it to the
 // viewers. A shared (live) job never waits for a viewer: one that cannot
@@ -340,7 +352,7 @@ func (k *jobSink) Rows(i int, b dataflow.Batch) error {
 	j.mu.Unlock()
 	s := j.reg.s
 	for _, v := range vs {
-		err := v.c.queue.pushRows(v.runID, i, v.arrowSchema(schema), br, !j.shared)
+		err := v.c.queue.pushRows(v.runID, i, v.arrowSchema(schema), br, !j.shared, j.ctx.Done())
 		switch {
 		case err == nil:
 			s.metrics.rowsOut.Add(int64(b.Len()))

@@ -124,15 +124,27 @@ func (q *sendQueue) push(m serverMessage) error {
 // queued delta of the same statement when one waits at the tail. schema,
 // when not nil, makes the delta an Arrow frame. While the queue holds
 // maxRows rows or more, it waits for the writer (backpressure) when wait
-// is set, and returns errBehind at once when it is not.
-func (q *sendQueue) pushRows(id string, stmt int, schema *arrow.Schema, b *batchRows, wait bool) error {
+// is set, and returns errBehind at once when it is not. A wait also ends
+// when stop (if not nil) is closed: the run was cancelled (see wake).
+func (q *sendQueue) pushRows(id string, stmt int, schema *arrow.Schema, b *batchRows, wait bool, stop <-chan struct{}) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && !q.closed && q.rows >= q.maxRows {
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	for wait && !q.closed && q.rows >= q.maxRows && !stopped() {
 		q.cond.Wait()
 	}
 	if q.closed {
 		return errQueueClosed
+	}
+	if stopped() {
+		return errCancelled
 	}
 	if q.rows >= q.maxRows {
 		return errBehind
@@ -249,6 +261,13 @@ func (d *rowsDelta) message() (serverMessage, bool) {
 		}
 	}
 	return m, n > 0
+}
+
+// wake makes waiting producers look again (a run was cancelled).
+func (q *sendQueue) wake() {
+	q.mu.Lock()
+	q.cond.Broadcast()
+	q.mu.Unlock()
 }
 
 // depth returns the rows waiting (for metrics).

@@ -245,7 +245,7 @@ func TestSendQueueCoalescesAndBounds(t *testing.T) {
 			}
 			ops, rows = append(ops, "+"), append(rows, row(k, i))
 		}
-		if err := q.pushRows("r", 0, nil, testRows(t, ops, rows), true); err != nil {
+		if err := q.pushRows("r", 0, nil, testRows(t, ops, rows), true, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := q.push(serverMessage{Type: "progress", ID: "r"}); err != nil {
@@ -277,7 +277,7 @@ func TestSendQueueCoalescesAndBounds(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		for i := 0; i < 300; i++ {
-			if err := q.pushRows("g", 0, nil, testRows(t, []string{"+"}, [][]any{{i}}), true); err != nil {
+			if err := q.pushRows("g", 0, nil, testRows(t, []string{"+"}, [][]any{{i}}), true, nil); err != nil {
 				done <- err
 				return
 			}

@@ -156,4 +156,76 @@ func TestDemoNotebooksRun(t *testing.T) {
 		})
 	}
 	wg.Wait()
+
+	// "Same query, backfill and live": the live run from T0 gives the
+	// backfill's windows, row for row.
+	vs, err := nbs.Get("backfill-vs-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, live := vs.Cells[1], vs.Cells[2]
+	if bf.Source != live.Source || bf.From != live.From || bf.Mode != "backfill" || live.Mode != "live" {
+		t.Fatalf("cells %+v %+v", bf, live)
+	}
+	from, _ := time.Parse(time.RFC3339, bf.From)
+	to, _ := time.Parse(time.RFC3339, bf.To)
+	windows := func(mode query.Mode) map[string]string {
+		t.Helper()
+		sink := &windowRows{want: int(to.Sub(from) / time.Minute), to: to, rows: map[string]string{}}
+		runCtx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		defer cancel()
+		runCtx, sink.stop = context.WithCancelCause(runCtx)
+		opts := query.RunOptions{Mode: mode, From: from, Parallelism: 2}
+		if mode == query.Backfill {
+			opts.To = to
+		}
+		err := eng2.Execute(runCtx, bf.Source, opts, sink)
+		if err != nil && !errors.Is(context.Cause(runCtx), errGotRows) {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		return sink.rows
+	}
+	b, l := windows(query.Backfill), windows(query.Live)
+	if len(b) != 10 || len(l) != 10 {
+		t.Fatalf("backfill has %d windows, live %d", len(b), len(l))
+	}
+	for w, row := range b {
+		if l[w] != row {
+			t.Errorf("window %s: backfill %s, live %s", w, row, l[w])
+		}
+	}
 }
+
+// windowRows keeps the rows of windows that start before to (by their
+// first column, window_start) and stops the run when it has want of them.
+type windowRows struct {
+	mu   sync.Mutex
+	want int
+	to   time.Time
+	rows map[string]string
+	stop context.CancelCauseFunc
+}
+
+func (w *windowRows) Schema(int, *arrow.Schema) error { return nil }
+func (w *windowRows) Rows(_ int, b dataflow.Batch) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for r := 0; r < b.Len(); r++ {
+		start, _ := query.JSONValue(b.Rec.Column(0), r).(string)
+		ts, err := time.Parse(time.RFC3339Nano, start)
+		if err != nil || !ts.Before(w.to) {
+			continue
+		}
+		var vals []string
+		for c := 1; c < int(b.Rec.NumCols()); c++ {
+			vals = append(vals, b.Rec.Column(c).ValueStr(r))
+		}
+		w.rows[start] = b.Op(r).String() + strings.Join(vals, ",")
+	}
+	if len(w.rows) >= w.want {
+		w.stop(errGotRows)
+	}
+	return nil
+}
+func (w *windowRows) Progress(int, query.Progress) error { return nil }
+func (w *windowRows) Done(int, query.Done) error         { return nil }

@@ -2,6 +2,7 @@ package equivalence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,6 +38,10 @@ const retention = 10_000 * time.Hour
 // sure idleness does kick in.
 var liveUpdates atomic.Int64
 
+// restores counts the restarts from a checkpoint with operator state, to
+// make sure failures do exercise restores.
+var restores atomic.Int64
+
 // config is how one run executes a workload; none of it may change the
 // folded result.
 type config struct {
@@ -48,6 +53,7 @@ type config struct {
 	idle                  time.Duration // live: the idle timeout (fake time)
 	pausePct              int           // live: % of batches preceded by a pause
 	checkpoints           int           // barriers injected at random moments
+	failures              int           // kills, each followed by a restore from the latest checkpoint
 	seed                  uint64        // split order, batch cuts, pauses, checkpoint moments
 	// Hand-written cases set the batch sizes of each split and the pause
 	// before each live batch.
@@ -61,6 +67,11 @@ func randomConfig(r *rand.Rand, live bool, splits int) config {
 	if r.IntN(3) == 0 {
 		c.maxOpen = 1 + r.IntN(4)
 	}
+	// A third of the runs fail and restore, drawn apart from r so that a
+	// seed keeps its other choices.
+	if fr := rand.New(rand.NewPCG(c.seed, 3)); fr.IntN(3) == 0 {
+		c.failures = 1 + fr.IntN(3)
+	}
 	if live {
 		// A live source subtask without splits waits for new splits forever
 		// (waitLive in dataflow/source_task.go), so its job would not end.
@@ -72,8 +83,8 @@ func randomConfig(r *rand.Rand, live bool, splits int) config {
 }
 
 func (c config) String() string {
-	return fmt.Sprintf("live=%v idle=%s pauses=%d%% par=%d/%d/%d capacity=%d maxOpen=%d batchMax=%d checkpoints=%d seed=%d",
-		c.live, c.idle, c.pausePct, c.srcPar, c.opPar, c.op2Par, c.capacity, c.maxOpen, c.batchMax, c.checkpoints, c.seed)
+	return fmt.Sprintf("live=%v idle=%s pauses=%d%% par=%d/%d/%d capacity=%d maxOpen=%d batchMax=%d checkpoints=%d failures=%d seed=%d",
+		c.live, c.idle, c.pausePct, c.srcPar, c.opPar, c.op2Par, c.capacity, c.maxOpen, c.batchMax, c.checkpoints, c.failures, c.seed)
 }
 
 // source builds the run's source: the workload's splits in a random order
@@ -144,13 +155,126 @@ func column[T any](dt arrow.DataType, rs []record, null uint8, val func(record) 
 	return columnar.Fixed(dt, vals, bits, nulls)
 }
 
-// run executes the workload once under c. A live run must be called inside
-// a synctest bubble: its pauses, idle timeout and checkpoint moments are
-// fake time.
+// run executes the workload under c. A live run must be called inside a
+// synctest bubble: its pauses, idle timeout and checkpoint moments are fake
+// time.
+//
+// With c.failures > 0 the job is killed (cancelled) that many times at a
+// random moment, after random checkpoints, and restarted each time from
+// the latest complete checkpoint — sometimes at other parallelisms. The
+// outputs are then the rows that sinks committed (two-phase commit on
+// checkpoint completion), and must still equal the reference: nothing
+// lost, nothing twice.
 func run(w workload, c config) (result, error) {
 	r := rand.New(rand.NewPCG(c.seed, 1))
+	src := c.source(r, w)
+	outs := []*dataflow.CommitCollector{dataflow.NewCommitCollector(), nil, dataflow.NewCommitCollector()}
+	if w.q.stage2 {
+		outs[1] = dataflow.NewCommitCollector()
+	}
+	store := dataflow.NewMemoryCheckpointStore()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	fr := rand.New(rand.NewPCG(c.seed, 2)) // failures: apart from r, so seeds keep their other choices
+	var restore *dataflow.Checkpoint
+	var res result
+	for attempt := 0; ; attempt++ {
+		kill := attempt < c.failures
+		job, err := dataflow.NewJob(c.graph(w, src, outs), dataflow.JobOptions{ChannelCapacity: c.capacity, Logger: logger,
+			Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "equivalence"}, Restore: restore})
+		if err != nil {
+			return result{}, err
+		}
+
+		// Barriers at random moments: checkpoints must not change the
+		// result. Then, when this attempt is to fail, a kill.
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			n := c.checkpoints
+			if kill {
+				n = fr.IntN(4)
+			}
+			wait := func(rr *rand.Rand) {
+				if c.live {
+					time.Sleep(time.Duration(rr.Int64N(int64(10 * c.idle))))
+				} else {
+					for range rr.IntN(300) {
+						runtime.Gosched()
+					}
+				}
+			}
+			for range n {
+				wait(r)
+				if _, err := job.Checkpoint(ctx, false); err != nil {
+					return // the job has ended
+				}
+			}
+			if kill {
+				wait(fr)
+				cancel()
+			}
+		})
+		err = job.Run(ctx)
+		killed := ctx.Err() != nil && errors.Is(err, context.Canceled)
+		cancel()
+		wg.Wait()
+		if err != nil && !killed {
+			return result{}, err
+		}
+		if err := checkMetrics(job, c); err != nil {
+			return result{}, err
+		}
+		if !killed {
+			if c.failures == 0 {
+				// Counters are not checkpointed: a replay counts again, so
+				// they are compared only for runs without failures.
+				for _, m := range job.Metrics("src") {
+					res.lateN += m.LateRows.Load()
+					res.futureN += m.FutureRows.Load()
+					res.nullTime += m.NullTimeRows.Load()
+				}
+			}
+			break
+		}
+		restore, err = dataflow.LatestCheckpoint(context.Background(), store, "equivalence", logger)
+		switch {
+		case errors.Is(err, dataflow.ErrNoCheckpoint):
+			restore = nil // start afresh
+		case err != nil:
+			return result{}, err
+		case len(restore.State) > 0:
+			restores.Add(1)
+		}
+		if fr.IntN(2) == 0 {
+			// Restart at other parallelisms: key groups move.
+			c.opPar, c.op2Par = 1+fr.IntN(8), 1+fr.IntN(8)
+			c.srcPar = 1 + fr.IntN(8)
+			if c.live {
+				c.srcPar = min(c.srcPar, len(w.splits))
+			}
+		}
+	}
+
+	retractions := 0
+	for i, dst := range []*[]string{&res.out1, &res.out2, &res.late} {
+		n := 0
+		var err error
+		if *dst, n, err = fold(outs[i]); err != nil {
+			return result{}, err
+		}
+		retractions += n
+	}
+	if !c.live && retractions > 0 {
+		return result{}, fmt.Errorf("a backfill retracted %d rows", retractions)
+	}
+	return res, nil
+}
+
+// graph builds the job: the workload's query over src, into outs (out1,
+// out2 or nil, late).
+func (c config) graph(w workload, src dataflow.Source, outs []*dataflow.CommitCollector) *dataflow.Graph {
 	g := dataflow.NewGraph(c.opPar)
-	in := g.Source("src", dataflow.SourceSpec{Source: c.source(r, w), EventTime: "ts", Live: c.live, Parallelism: c.srcPar,
+	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Live: c.live, Parallelism: c.srcPar,
 		MaxOpenSplits: c.maxOpen, Watermarks: watermark.Strategy{Delay: w.delay, MaxSkew: w.skew, IdleTimeout: c.idle}})
 	rows := in
 	if w.q.filter {
@@ -166,79 +290,39 @@ func run(w workload, c config) (result, error) {
 	}
 	agg := rows.KeyBy("k").WindowAggregate("agg", c.opPar, dataflow.WindowAggSpec{
 		Keys: []string{"k"}, TimeColumn: "ts", Window: w.q.assigner(), Aggs: w.q.aggs, Retention: retention})
-	outs := []*dataflow.Collector{agg.Collect("out1"), nil, in.Late().Collect("late")}
+	// Sinks of parallelism 1 keep the order of each row's changes.
+	agg.CollectCommitted("out1", 1, outs[0])
+	in.Late().CollectCommitted("late", 1, outs[2])
 	if w.q.stage2 {
-		outs[1] = agg.KeyBy(dataflow.WindowStartColumn).WindowAggregate("agg2", c.op2Par, dataflow.WindowAggSpec{
-			FromColumns: true, Aggs: stage2Aggs, Retention: retention}).Collect("out2")
+		agg.KeyBy(dataflow.WindowStartColumn).WindowAggregate("agg2", c.op2Par, dataflow.WindowAggSpec{
+			FromColumns: true, Aggs: stage2Aggs, Retention: retention}).CollectCommitted("out2", 1, outs[1])
 	}
-	job, err := dataflow.NewJob(g, dataflow.JobOptions{ChannelCapacity: c.capacity,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		return result{}, err
-	}
+	return g
+}
 
-	// Barriers at random moments: checkpoints must not change the result.
-	// TODO(#6): once operator state can be snapshotted and restored, fail
-	// the job after a random checkpoint and resume it from there (sources
-	// through SourceSpec.Start = Checkpoint.Splits, operators from their
-	// snapshots), possibly at another parallelism, and fold both parts.
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for range c.checkpoints {
-			if c.live {
-				time.Sleep(time.Duration(r.Int64N(int64(10 * c.idle))))
-			} else {
-				for range r.IntN(300) {
-					runtime.Gosched()
-				}
-			}
-			if _, err := job.Checkpoint(ctx, false); err != nil {
-				return // the job has ended
-			}
-		}
-	})
-	err = job.Run(ctx)
-	cancel()
-	wg.Wait()
-	if err != nil {
-		return result{}, err
-	}
-
-	var res result
-	retractions := 0
-	for i, dst := range []*[]string{&res.out1, &res.out2, &res.late} {
-		n := 0
-		if *dst, n, err = fold(outs[i]); err != nil {
-			return result{}, err
-		}
-		retractions += n
-	}
-	for _, m := range job.Metrics("src") {
-		res.lateN += m.LateRows.Load()
-		res.futureN += m.FutureRows.Load()
-		res.nullTime += m.NullTimeRows.Load()
-	}
+// checkMetrics checks one attempt's operator counters: no row dropped past
+// retention, and no update of a fired window in a backfill.
+func checkMetrics(job *dataflow.Job, c config) error {
 	updates := int64(0)
 	for _, node := range []string{"agg", "agg2"} {
 		for _, m := range job.Metrics(node) {
 			if n := m.RetentionRows.Load(); n > 0 {
-				return result{}, fmt.Errorf("%s dropped %d rows past retention", node, n)
+				return fmt.Errorf("%s dropped %d rows past retention", node, n)
 			}
 			updates += m.Updates.Load()
 		}
 	}
-	if !c.live && updates+int64(retractions) > 0 {
-		return result{}, fmt.Errorf("a backfill updated fired windows (%d updates, %d retractions)", updates, retractions)
+	if !c.live && updates > 0 {
+		return fmt.Errorf("a backfill updated fired windows (%d updates)", updates)
 	}
 	liveUpdates.Add(updates)
-	return res, nil
+	return nil
 }
 
 // fold folds a changelog into a sorted multiset of row strings and counts
 // its retractions. A row retracted more often than it was inserted so far is
 // an error: each row's changes come from one subtask, so they arrive in order.
-func fold(c *dataflow.Collector) ([]string, int, error) {
+func fold(c *dataflow.CommitCollector) ([]string, int, error) {
 	if c == nil {
 		return nil, 0, nil
 	}

@@ -11,6 +11,7 @@
 // ui/e2e_test.go runs this from "go test".
 import { launch } from "./browser.mjs";
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const base = (process.argv[2] || "http://127.0.0.1:8080/").replace(/\/$/, "");
@@ -32,7 +33,8 @@ async function scenario(name, fn) {
   } catch (e) {
     failed++;
     console.log(`FAIL ${name}: ${e.stack || e}`);
-    if (shots) await page.screenshot({ path: join(shots, `failure-${name.replace(/\W+/g, "-")}.png`) }).catch(() => {});
+    const where = join(tmpdir(), `weir-e2e-failure-${name.replace(/\W+/g, "-")}.png`);
+    await page.screenshot({ path: where }).then(() => console.log(`     screenshot of the failure: ${where}`), () => {});
   }
 }
 async function shot(file) {
@@ -181,7 +183,7 @@ await scenario("the dashboard runs its pinned cells live", async () => {
     await tiles.nth(i).locator('.output[data-state="running"] .pill.live').waitFor({ timeout: 15_000 });
   }
   await page.waitForFunction(() => [...document.querySelectorAll("section.tile .output")].every((o) => Number(o.dataset.rows) > 0), null, { timeout: 40_000 });
-  await page.waitForTimeout(4000); // a few more windows, for the picture
+  if (shots) await page.waitForTimeout(12_000); // more windows, for the picture
   await shot("dashboard.png");
   // The job list shows the dashboard's jobs and cancels one.
   await page.locator('[data-testid="jobs"]').click();
@@ -192,7 +194,9 @@ await scenario("the dashboard runs its pinned cells live", async () => {
     await shot("jobs.png");
     const id = await job.getAttribute("data-job");
     await job.locator("button", { hasText: "Cancel" }).click();
-    await page.locator(`.jobs .job[data-job="${id}"]`).waitFor({ state: "detached", timeout: 10_000 });
+    await page.locator(`.jobs .job[data-job="${id}"][data-state="cancelled"]`).waitFor({ timeout: 10_000 });
+    // Its tile learns that the job ended.
+    await page.locator('section.tile .output[data-state="error"], section.tile .output[data-state="cancelled"]').first().waitFor({ timeout: 10_000 });
   }
 });
 

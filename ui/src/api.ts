@@ -16,7 +16,7 @@ export interface Cell {
 }
 export interface Notebook { name?: string; title: string; modified?: string; cells: Cell[]; [unknown: string]: unknown }
 export interface NotebookInfo { name: string; title: string; modified: string }
-export interface Job { id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number }
+export interface Job { id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number; ended?: string; error?: string; lag_ms?: number }
 
 /** ApiError carries the server's error object (message, line, column). */
 export class ApiError extends Error {

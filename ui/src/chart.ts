@@ -91,12 +91,16 @@ export class ResultChart {
       ms: 1,
       tzDate: (ts) => uPlot.tzDate(new Date(ts), "Etc/UTC"),
       cursor: { points: { size: 6 }, drag: { x: true, y: false } },
-      legend: { show: true, live: true },
-      scales: { x: { time, distr: p.type === "bar" ? 2 : 1 } },
+      legend: { show: p.y.length > 1, live: true },
+      scales: p.type === "bar"
+        ? { x: { time: false, range: (_u, min, max) => [min - 0.6, Math.max(max, min + 7) + 0.6] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } }
+        // Counts and sums read best from zero; a nearly flat series would
+        // otherwise fill the plot with noise.
+        : { x: { time }, y: { range: (_u, min, max) => (min >= 0 ? [0, max > 0 ? max * 1.1 : 1] : [min - (max - min) * 0.1 - 1, max + (max - min) * 0.1 + 1]) } },
       axes: [
-        p.type === "bar" ? { ...axis, values: (_u, splits) => splits.map((i) => labels[i] ?? "") }
+        p.type === "bar" ? { ...axis, splits: () => barTicks(labels.length), values: (_u, splits) => splits.map((i) => labels[i] ?? "") }
           : time ? { ...axis, values: (u, splits) => timeTicks(splits, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0)) } : axis,
-        { ...axis, size: 56, values: (_u, splits) => splits.map(compact) },
+        { ...axis, size: p.y.length > 1 ? 56 : 70, label: p.y.length > 1 ? undefined : cols[p.y[0]].name, labelSize: 16, labelFont: "600 11px system-ui, sans-serif", values: (_u, splits) => compactTicks(splits) },
       ],
       series: [
         { label: cols[p.x].name, value: p.type === "bar" ? (_u, i) => (i == null ? "—" : labels[i] ?? "") : time ? (_u, v) => (v == null ? "—" : new Date(v).toISOString().replace("T", " ").slice(0, 19)) : undefined },
@@ -147,12 +151,14 @@ export class ResultChart {
   }
 }
 
-function compact(v: number): string {
-  const a = Math.abs(v);
-  if (a >= 1e9) return (v / 1e9).toFixed(a >= 1e10 ? 0 : 1) + "G";
-  if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
-  if (a >= 1e4) return (v / 1e3).toFixed(0) + "k";
-  return String(Math.round(v * 100) / 100);
+// compactTicks labels a value axis with k/M/G and as many decimals as the
+// tick step needs, so neighbouring ticks never read the same.
+function compactTicks(splits: number[]): string[] {
+  const max = Math.max(...splits.map(Math.abs));
+  const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : max;
+  const [div, unit] = max >= 1e9 ? [1e9, "G"] : max >= 1e6 ? [1e6, "M"] : max >= 1e4 ? [1e3, "k"] : [1, ""];
+  const decimals = step > 0 ? Math.min(6, Math.max(0, -Math.floor(Math.log10(step / div) + 1e-9))) : 0;
+  return splits.map((v) => (v === 0 ? "0" : (v / div).toFixed(decimals) + unit));
 }
 
 // timeTicks labels a time axis in UTC: seconds when the span is short,
@@ -160,9 +166,17 @@ function compact(v: number): string {
 function timeTicks(splits: number[], span: number): string[] {
   return splits.map((t) => {
     const iso = new Date(t).toISOString();
-    if (span < 120_000) return iso.slice(11, t % 1000 ? 23 : 19);
+    if (span < 120_000) return t % 1000 && span > 4000 ? "" : iso.slice(11, t % 1000 ? 23 : 19);
     if (span < 86_400_000) return iso.slice(11, 16);
     if (span < 90 * 86_400_000) return iso.slice(5, 10) + " " + iso.slice(11, 16);
     return iso.slice(0, 10);
   });
+}
+
+// barTicks picks at most 8 evenly spaced bars to label.
+function barTicks(n: number): number[] {
+  const every = Math.max(1, Math.ceil(n / 7));
+  const out: number[] = [];
+  for (let i = 0; i < n; i += every) out.push(i);
+  return out;
 }

@@ -46,19 +46,33 @@ export class JobsPanel {
     this.count.textContent = String(running.length);
     this.count.hidden = running.length === 0;
     if (badgeOnly) return;
-    if (!jobs.length) { clear(this.list, h("p.muted", "No jobs are running. Run a cell to start one.")); return; }
-    clear(this.list, jobs.map((j) => h("div.job", { "data-job": j.id },
+    const ended = jobs.filter((j) => !running.includes(j));
+    clear(this.list,
+      running.length ? running.map((j) => this.job(j)) : h("p.muted", "No job is running. Run a cell to start one."),
+      ended.length ? h("h3.jobs-sub", "Ended") : null,
+      ended.slice(0, 20).map((j) => this.job(j)));
+  }
+
+  private job(j: Job) {
+    const live = j.state === "running" || !j.state;
+    const sql = j.sql.split("\n").filter((l) => !/^\s*--/.test(l)).join("\n").trim() || j.sql;
+    const took = (j.ended ? Date.parse(j.ended) : Date.now()) - Date.parse(j.started);
+    return h("div.job" + (live ? "" : ".ended"), { "data-job": j.id, "data-state": j.state || "running" },
       h("div.job-top",
-        h("span.pill." + (j.mode === "live" ? "live" : "running"), j.mode === "live" ? h("span.dot") : null, j.mode),
-        h("b", j.id), h("span.muted", j.state),
+        h("span.pill." + (j.mode === "live" ? "live" : "running"), j.mode === "live" && live ? h("span.dot") : null, j.mode),
+        h("b", j.id),
+        h("span.job-state." + (j.state || "running"), j.state || "running"),
         h("span.spacer"),
-        h("button.btn.small.danger", { title: "Stop this job for every viewer", onclick: async (e: Event) => {
+        live ? h("button.btn.small.danger", { title: "Stop this job for every viewer", onclick: async (e: Event) => {
           (e.currentTarget as HTMLButtonElement).disabled = true;
-          try { await api.cancelJob(j.id); } catch { /* gone already */ }
+          try { await api.cancelJob(j.id); } catch { /* ended already */ }
           void this.load();
-        } }, icon("stop"), "Cancel")),
-      h("pre.job-sql", j.sql),
-      h("div.job-stats", h("span", `${j.viewers} viewer${j.viewers === 1 ? "" : "s"}`), h("span", `${formatCount(j.rows_out || 0)} rows out`),
-        j.started ? h("span", `running ${formatDuration(Date.now() - Date.parse(j.started))}`) : null))));
+        } }, icon("stop"), "Cancel") : null),
+      h("pre.job-sql", sql),
+      h("div.job-stats",
+        live ? h("span", `${j.viewers} viewer${j.viewers === 1 ? "" : "s"}`) : null,
+        h("span", `${formatCount(j.rows_out || 0)} rows out`),
+        Number.isFinite(took) ? h("span", `${live ? "running" : "ran"} ${formatDuration(took)}`) : null),
+      j.error ? h("div.job-error", j.error) : null);
   }
 }

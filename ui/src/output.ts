@@ -35,6 +35,7 @@ export class Output {
   private rowsOut = 0;
   private job = "";
   private errorText = "";
+  private errorAt = "";
   private status = h("div.status");
   private controls = h("div.controls");
   private body = h("div.out-body");
@@ -44,9 +45,10 @@ export class Output {
   private frame = 0;
   private lastDraw = 0;
   private ticker = 0;
-  private view: "chart" | "table" | "both" = "both";
+  private view: "chart" | "table" | "both";
 
   constructor(private o: OutputOptions) {
+    this.view = o.compact ? "chart" : "both";
     this.el = h("div.output" + (o.compact ? ".compact" : ""), h("div.out-bar", this.status, this.controls), this.body);
     this.el.hidden = true;
   }
@@ -84,6 +86,10 @@ export class Output {
       },
       error: (message, line, column) => {
         this.errorText = message;
+        this.errorAt = line ? ` (line ${line}${column ? `, column ${column}` : ""})` : "";
+        // A job stopped from the job list, or by the server, is not a
+        // mistake in the cell: show it as stopped, with the reason.
+        if (/cancel/i.test(message) && !line) { this.finish("cancelled"); return; }
         this.finish("error");
         this.o.onError?.(message, line, column);
       },
@@ -134,7 +140,7 @@ export class Output {
     this.lastDraw = performance.now();
     this.drawStatus();
     if (this.state === "error") {
-      clear(this.body, h("div.error-box", h("strong", "Error"), " ", this.errorText));
+      clear(this.body, h("div.error-box", h("strong", "Error"), this.errorAt ? h("span.error-at", this.errorAt) : null, " ", this.errorText));
       clear(this.controls);
       this.table = undefined;
       this.chart?.destroy();
@@ -157,7 +163,7 @@ export class Output {
       this.shownSig = sig;
       this.chart?.destroy();
       this.chart = undefined;
-      this.table = new ResultTable(r, this.o.tableHeight ?? 320);
+      this.table = new ResultTable(r, this.o.tableHeight ?? 320, this.spec?.mode === "live");
       const parts: HTMLElement[] = [];
       if (this.notes.length) parts.push(h("div.notes", this.notes.map((n) => h("div.note", icon("bolt"), n))));
       if (p && this.view !== "table") {
@@ -189,7 +195,7 @@ export class Output {
     if (running && live) parts.push(h("span.pill.live", h("span.dot"), "Live"));
     else if (running) parts.push(h("span.pill.running", h("span.spinner"), "Running"));
     else if (this.state === "done") parts.push(h("span.pill.done", "✓ Done"));
-    else if (this.state === "cancelled") parts.push(h("span.pill.cancelled", "Stopped"));
+    else if (this.state === "cancelled") parts.push(h("span.pill.cancelled", { title: this.errorText || "stopped" }, "Stopped"), this.errorText ? h("span.stat.muted", this.errorText) : "");
     else if (this.state === "error") parts.push(h("span.pill.error", "Error"));
     if (!live && running && (p.splits_total || p.bytes_total || p.rows_total)) {
       const frac = p.bytes_total ? (p.bytes_read || 0) / p.bytes_total : p.splits_total ? (p.splits_done || 0) / p.splits_total : (p.rows_in || 0) / (p.rows_total || 1);

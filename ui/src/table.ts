@@ -22,7 +22,7 @@ export class ResultTable {
   private lastColumns: unknown = null;
   private sized = false; // widths were measured on rows
 
-  constructor(private result: Result, private maxHeight = 360) {
+  constructor(private result: Result, private maxHeight = 360, private highlight = true) {
     this.head = h("div.rt-head");
     this.rowsEl = h("div.rt-rows");
     this.spacer = h("div.rt-spacer", this.rowsEl);
@@ -53,7 +53,7 @@ export class ResultTable {
       const slot = r.slots[order ? order[i] : i];
       const age = now - slot.at;
       const row = h("div.rt-row", { style: { top: `${i * ROW}px`, gridTemplateColumns: this.template } });
-      if (age < 1200 && r.version > 1) { row.classList.add("fresh"); this.fresh = true; }
+      if (this.highlight && age < 1200 && r.version > 1) { row.classList.add("fresh"); this.fresh = true; }
       slot.row.forEach((v, c) => {
         const col = r.columns[c];
         const text = formatValue(v, col ? col.type : "");
