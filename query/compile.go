@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/weirdata/weir/bounded/parquet"
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/watermark"
@@ -52,6 +53,9 @@ type compiler struct {
 	g     *dataflow.Graph
 	n     int
 	scans []string // source node names, for progress
+	// parquet holds the counters of the Parquet sources opened, for
+	// progress (bytes and rows out of their totals).
+	parquet []*parquet.Progress
 	// bounded is false once a source is unbounded (a live feed).
 	bounded bool
 	// hints are the filters sitting directly on a scan, offered to its
@@ -187,6 +191,11 @@ func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 		}
 	}
 	c.scans = append(c.scans, t.Name)
+	if pr, ok := src.(interface{ Progress() *parquet.Progress }); ok {
+		if pp := pr.Progress(); pp != nil {
+			c.parquet = append(c.parquet, pp)
+		}
+	}
 	s := c.g.Source(t.Name, spec)
 	want := p.Schema()
 	switch got := eventTimeUTC(src.Schema(), t.EventTime); {

@@ -54,6 +54,11 @@ type Progress struct {
 	SplitsTotal int64
 	Watermark   watermark.Time
 	LateRows    int64
+	// BytesRead and BytesTotal are the Parquet bytes read so far and what a
+	// full read of the row groups left after pruning would fetch; RowsTotal
+	// those row groups' rows. All three are 0 for a query that reads no
+	// Parquet (a live feed).
+	BytesRead, BytesTotal, RowsTotal int64
 }
 
 // Done ends a statement.
@@ -189,7 +194,7 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			case <-jobCtx.Done():
 				return
 			case <-t.C:
-				if err := sink.Progress(i, e.progress(job, c.scans, rowsOut.Load())); err != nil {
+				if err := sink.Progress(i, e.progress(job, c, rowsOut.Load())); err != nil {
 					cancel(err)
 					return
 				}
@@ -214,7 +219,7 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			}
 		}
 	}
-	if err := sink.Progress(i, e.progress(job, c.scans, rowsOut.Load())); err != nil {
+	if err := sink.Progress(i, e.progress(job, c, rowsOut.Load())); err != nil {
 		return err
 	}
 	return sink.Done(i, Done{RowsOut: rowsOut.Load(), Elapsed: time.Since(start)})
@@ -236,8 +241,14 @@ func sortLocation(n *pg.Node) int32 {
 	return -1
 }
 
-func (e *Engine) progress(job *dataflow.Job, scans []string, rowsOut int64) Progress {
+func (e *Engine) progress(job *dataflow.Job, c *compiler, rowsOut int64) Progress {
 	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime}
+	for _, pp := range c.parquet {
+		p.BytesRead += pp.BytesRead.Load()
+		p.BytesTotal += pp.BytesTotal.Load()
+		p.RowsTotal += pp.RowsTotal.Load()
+	}
+	scans := c.scans
 	for _, s := range scans {
 		for _, m := range job.Metrics(s) {
 			p.RowsIn += m.RowsIn.Load()

@@ -23,6 +23,7 @@ type collectSink struct {
 	order    map[int][]string // rows in arrival order (for ORDER BY checks)
 	messages map[int]string
 	progress int
+	last     map[int]Progress // each statement's last progress
 }
 
 func newCollectSink() *collectSink {
@@ -56,9 +57,13 @@ func (s *collectSink) Rows(i int, b dataflow.Batch) error {
 	return nil
 }
 
-func (s *collectSink) Progress(int, Progress) error {
+func (s *collectSink) Progress(i int, p Progress) error {
 	s.mu.Lock()
 	s.progress++
+	if s.last == nil {
+		s.last = map[int]Progress{}
+	}
+	s.last[i] = p
 	s.mu.Unlock()
 	return nil
 }

@@ -148,6 +148,15 @@ func projectColumns(table *arrow.Schema, cols []string, eventTime string) (*arro
 
 func (h *hybridSource) Schema() *arrow.Schema { return h.schema }
 
+// Progress returns the history's Parquet counters (nil without a history),
+// for the run's progress.
+func (h *hybridSource) Progress() *parquet.Progress {
+	if h.hist == nil || h.hist.src == nil {
+		return nil
+	}
+	return h.hist.src.Progress()
+}
+
 func (h *hybridSource) Splits(context.Context) ([]dataflow.Split, error) {
 	out := make([]dataflow.Split, len(h.live))
 	for i, l := range h.live {

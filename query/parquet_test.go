@@ -45,6 +45,14 @@ SELECT k, count(*) FROM ev WHERE k = 1 GROUP BY k`, RunOptions{Mode: mode})
 				t.Errorf("%s, statement %d: got %q, want %q", mode, i+1, got, want)
 			}
 		}
+		// The final progress counts the Parquet read: its row groups' rows
+		// and the bytes of the column read (ts; count(*) alone reads none).
+		if mode == Backfill {
+			p := s.last[1]
+			if p.RowsTotal != 5 || p.BytesTotal <= 0 || p.BytesRead <= 0 {
+				t.Errorf("backfill progress: rows total %d (want 5), bytes %d of %d (want both > 0)", p.RowsTotal, p.BytesRead, p.BytesTotal)
+			}
+		}
 	}
 }
 

@@ -48,6 +48,11 @@ type serverMessage struct {
 	// input rate over the last progress interval.
 	LagMS      *int64 `json:"lag_ms,omitempty"`
 	RowsPerSec *int64 `json:"rows_per_sec,omitempty"`
+	// BytesRead, BytesTotal and RowsTotal: the Parquet history read so far
+	// out of what the run reads at most (absent without Parquet).
+	BytesRead  *int64 `json:"bytes_read,omitempty"`
+	BytesTotal *int64 `json:"bytes_total,omitempty"`
+	RowsTotal  *int64 `json:"rows_total,omitempty"`
 	// done
 	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
 	// done (command tag) or error
@@ -73,6 +78,9 @@ func schemaMessage(id string, stmt int, s *arrow.Schema) serverMessage {
 func progressMessage(id string, p query.Progress) serverMessage {
 	m := serverMessage{Type: "progress", ID: id, RowsIn: ptr(p.RowsIn), RowsOut: ptr(p.RowsOut),
 		SplitsDone: ptr(p.SplitsDone), SplitsTotal: ptr(p.SplitsTotal), LateRows: ptr(p.LateRows)}
+	if p.BytesTotal > 0 {
+		m.BytesRead, m.BytesTotal, m.RowsTotal = ptr(p.BytesRead), ptr(p.BytesTotal), ptr(p.RowsTotal)
+	}
 	if p.Watermark != watermark.MinTime && p.Watermark != watermark.MaxTime {
 		m.Watermark = p.Watermark.Std().Format(time.RFC3339Nano)
 	}
