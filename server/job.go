@@ -228,6 +228,16 @@ func (j *job) snapshotViewers() []*viewer {
 	return append([]*viewer(nil), j.viewers...)
 }
 
+// sendAll queues m for each viewer under the viewer's own run id. A queue
+// that is closed (its client left) refuses it; nothing else is to be done.
+func sendAll(vs []*viewer, m serverMessage) {
+	for _, v := range vs {
+		vm := m
+		vm.ID = v.runID
+		_ = v.c.queue.push(vm)
+	}
+}
+
 // run executes the job and ends it: its viewers get done or error, it
 // leaves the registry's live index and is kept among the finished jobs.
 func (j *job) run() {
@@ -390,11 +400,7 @@ func (k *jobSink) Progress(i int, p query.Progress) error {
 	}
 	vs := j.snapshotViewers()
 	j.mu.Unlock()
-	for _, v := range vs {
-		vm := m
-		vm.ID = v.runID
-		_ = v.c.queue.push(vm)
-	}
+	sendAll(vs, m)
 	return nil
 }
 
@@ -405,11 +411,7 @@ func (k *jobSink) Done(i int, d query.Done) error {
 	k.stmt(i).done = &m
 	vs := j.snapshotViewers()
 	j.mu.Unlock()
-	for _, v := range vs {
-		vm := m
-		vm.ID = v.runID
-		_ = v.c.queue.push(vm)
-	}
+	sendAll(vs, m)
 	return nil
 }
 
