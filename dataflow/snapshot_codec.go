@@ -1,7 +1,6 @@
 package dataflow
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // Operator snapshots.
@@ -226,30 +224,134 @@ func (d *snapDecoder) count(minBytes int) int {
 	return int(n)
 }
 
-// encodeSchema writes s as an Arrow IPC schema message (the stream format
-// with no record batches): the standard, versioned description of every
-// Arrow type, metadata included.
+// Schemas. A snapshot carries its operator's input schema so that a
+// restored operator can rebuild its accumulators before any batch arrives:
+//
+//	schema = nfields:uvarint field*
+//	field  = name:bytes nullable:bool nmeta:uvarint (key:bytes value:bytes)* type
+//	type   = id:uvarint (Arrow's type id), then for timestamps unit:uvarint
+//	         zone:bytes, for decimals precision:uvarint scale:varint
+//
+// Only flat types are written (nested columns are refused at snapshot time).
+// Arrow's IPC schema message was the rejected alternative: its reader trusts
+// the flatbuffer's lengths, so a forged message can make it allocate without
+// bound; this decoder bounds every count by the bytes it has.
 func encodeSchema(s *arrow.Schema) ([]byte, error) {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(s))
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encode schema: %w", err)
+	var e snapEncoder
+	e.uvarint(uint64(s.NumFields()))
+	for _, f := range s.Fields() {
+		e.str(f.Name)
+		e.bool(f.Nullable)
+		e.uvarint(uint64(f.Metadata.Len()))
+		for i, k := range f.Metadata.Keys() {
+			e.str(k)
+			e.str(f.Metadata.Values()[i])
+		}
+		e.uvarint(uint64(f.Type.ID()))
+		switch t := f.Type.(type) {
+		case *arrow.TimestampType:
+			e.uvarint(uint64(t.Unit))
+			e.str(t.TimeZone)
+		case *arrow.Decimal128Type:
+			e.uvarint(uint64(t.Precision))
+			e.varint(int64(t.Scale))
+		default:
+			if flatType(f.Type.ID()) == nil {
+				return nil, fmt.Errorf("snapshot: input column %q of type %s cannot be saved in a snapshot yet", f.Name, f.Type)
+			}
+		}
 	}
-	return buf.Bytes(), nil
+	return e.buf, nil
 }
 
-func decodeSchema(b []byte) (s *arrow.Schema, err error) {
-	defer func() {
-		// The IPC reader trusts flatbuffer offsets; corrupt bytes that got
-		// past the checksum must still fail as an error.
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("%w: schema: %v", ErrCorruptSnapshot, r)
-		}
-	}()
-	r, err := ipc.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: schema: %w", ErrCorruptSnapshot, err)
+// flatType returns the parameterless Arrow type of id, or nil.
+func flatType(id arrow.Type) arrow.DataType {
+	switch id {
+	case arrow.BOOL:
+		return arrow.FixedWidthTypes.Boolean
+	case arrow.INT8:
+		return arrow.PrimitiveTypes.Int8
+	case arrow.INT16:
+		return arrow.PrimitiveTypes.Int16
+	case arrow.INT32:
+		return arrow.PrimitiveTypes.Int32
+	case arrow.INT64:
+		return arrow.PrimitiveTypes.Int64
+	case arrow.UINT8:
+		return arrow.PrimitiveTypes.Uint8
+	case arrow.UINT16:
+		return arrow.PrimitiveTypes.Uint16
+	case arrow.UINT32:
+		return arrow.PrimitiveTypes.Uint32
+	case arrow.UINT64:
+		return arrow.PrimitiveTypes.Uint64
+	case arrow.FLOAT32:
+		return arrow.PrimitiveTypes.Float32
+	case arrow.FLOAT64:
+		return arrow.PrimitiveTypes.Float64
+	case arrow.STRING:
+		return arrow.BinaryTypes.String
+	case arrow.BINARY:
+		return arrow.BinaryTypes.Binary
+	case arrow.LARGE_STRING:
+		return arrow.BinaryTypes.LargeString
+	case arrow.LARGE_BINARY:
+		return arrow.BinaryTypes.LargeBinary
+	case arrow.DATE32:
+		return arrow.FixedWidthTypes.Date32
+	case arrow.DATE64:
+		return arrow.FixedWidthTypes.Date64
+	case arrow.NULL:
+		return arrow.Null
 	}
-	defer r.Release()
-	return r.Schema(), nil
+	return nil
+}
+
+func decodeSchema(b []byte) (*arrow.Schema, error) {
+	d := &snapDecoder{b: b}
+	n := d.count(3)
+	fields := make([]arrow.Field, 0, n)
+	for range n {
+		f := arrow.Field{Name: d.str(), Nullable: d.bool()}
+		if nm := d.count(2); nm > 0 {
+			keys, vals := make([]string, nm), make([]string, nm)
+			for i := range nm {
+				keys[i], vals[i] = d.str(), d.str()
+			}
+			f.Metadata = arrow.NewMetadata(keys, vals)
+		}
+		id := d.uvarint()
+		if d.err != nil {
+			break
+		}
+		switch arrow.Type(id) {
+		case arrow.TIMESTAMP:
+			unit := d.uvarint()
+			tz := d.str()
+			if unit > uint64(arrow.Nanosecond) {
+				d.fail("timestamp unit %d", unit)
+			}
+			f.Type = &arrow.TimestampType{Unit: arrow.TimeUnit(unit), TimeZone: tz}
+		case arrow.DECIMAL128:
+			p, sc := d.uvarint(), d.varint()
+			if p < 1 || p > 38 || sc < -38 || sc > 38 {
+				d.fail("decimal(%d, %d)", p, sc)
+			}
+			f.Type = &arrow.Decimal128Type{Precision: int32(p), Scale: int32(sc)}
+		default:
+			if id > 1<<16 || flatType(arrow.Type(id)) == nil {
+				d.fail("column type id %d", id)
+			} else {
+				f.Type = flatType(arrow.Type(id))
+			}
+		}
+		fields = append(fields, f)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes after the schema", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("schema: %w", d.err)
+	}
+	return arrow.NewSchema(fields, nil), nil
 }

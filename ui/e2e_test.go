@@ -24,25 +24,7 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests are not short")
 	}
-	need := func(ok bool, what string) {
-		if ok {
-			return
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s (scripts/test.sh installs it)", what)
-		}
-		t.Skipf("skipping the browser tests: %s (scripts/test.sh installs it)", what)
-	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	_, err := os.Stat(chromium)
-	need(err == nil, "no chromium at "+chromium+" (apt-get install chromium)")
-	node, err := exec.LookPath("node")
-	need(err == nil, "no node on PATH")
-	_, err = os.Stat("node_modules/playwright-core/package.json")
-	need(err == nil, "no ui/node_modules (cd ui && npm ci)")
+	chromium, node := prerequisites(t, true)
 
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "weir")
@@ -107,6 +89,45 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser scenarios failed: %v", err)
 	}
+}
+
+// TestUnit runs the UI's unit tests (test/unit.test.ts: the changelog
+// fold, markdown safety, statement counting, chart choice) under node.
+func TestUnit(t *testing.T) {
+	_, node := prerequisites(t, false)
+	out, err := exec.Command(node, "test/run.mjs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node test/run.mjs: %v\n%s", err, out)
+	}
+}
+
+// prerequisites finds node and ui/node_modules (and chromium when the test
+// needs a browser). Without them the test skips, except under CI=true,
+// where it fails: scripts/test.sh installs them.
+func prerequisites(t *testing.T, browser bool) (chromium, node string) {
+	t.Helper()
+	need := func(ok bool, what string) {
+		if ok {
+			return
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s (scripts/test.sh installs it)", what)
+		}
+		t.Skipf("skipping: %s (scripts/test.sh installs it)", what)
+	}
+	node, err := exec.LookPath("node")
+	need(err == nil, "no node on PATH")
+	_, err = os.Stat("node_modules/playwright-core/package.json")
+	need(err == nil, "no ui/node_modules (cd ui && npm ci)")
+	if browser {
+		chromium = os.Getenv("CHROMIUM")
+		if chromium == "" {
+			chromium = "/usr/bin/chromium"
+		}
+		_, err = os.Stat(chromium)
+		need(err == nil, "no chromium at "+chromium+" (apt-get install chromium)")
+	}
+	return chromium, node
 }
 
 // waitHealthy polls /api/health until it answers 200 or a deadline passes.

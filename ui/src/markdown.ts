@@ -8,6 +8,10 @@ export function escapeHTML(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
+function unescapeHTML(s: string): string {
+  return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+}
+
 function safeURL(u: string): string | null {
   const url = u.trim();
   if (/^(https?:|mailto:)/i.test(url) || /^[/#?.]/.test(url) || /^[\w-]+(\/|$)/.test(url) && !/^[\w-]+:/.test(url)) return url;
@@ -21,7 +25,7 @@ function inline(src: string): string {
     if (/^`[^`]+`$/.test(part)) return `<code>${escapeHTML(part.slice(1, -1))}</code>`;
     let s = escapeHTML(part);
     s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_m, text, href) => {
-      const url = safeURL(href.replace(/&amp;/g, "&"));
+      const url = safeURL(unescapeHTML(href));
       return url ? `<a href="${escapeHTML(url)}" target="_blank" rel="noopener noreferrer">${text}</a>` : text;
     });
     s = s.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>").replace(/__([^_]+)__/g, "<strong>$1</strong>");

@@ -8,6 +8,7 @@ import { conn, type Progress, type Run, type RunSpec } from "./conn";
 import { clear, h, icon } from "./dom";
 import { formatBytes, formatCount, formatDuration, isNumeric, timeOfDay } from "./format";
 import { Result } from "./result";
+import { countStatements } from "./sql";
 import { ResultTable } from "./table";
 
 export type RunState = "idle" | "running" | "done" | "error" | "cancelled";
@@ -248,26 +249,3 @@ export class Output {
   }
 }
 
-/** countStatements counts the ';'-separated statements of a script,
- * skipping semicolons in strings, quoted names and comments. */
-export function countStatements(sql: string): number {
-  let n = 0, content = false;
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i];
-    if (c === "'" || c === '"') {
-      const end = sql.indexOf(c, i + 1);
-      i = end < 0 ? sql.length : end;
-      content = true;
-    } else if (c === "-" && sql[i + 1] === "-") {
-      const end = sql.indexOf("\n", i);
-      i = end < 0 ? sql.length : end;
-    } else if (c === "/" && sql[i + 1] === "*") {
-      const end = sql.indexOf("*/", i + 2);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (c === ";") {
-      if (content) n++;
-      content = false;
-    } else if (!/\s/.test(c)) content = true;
-  }
-  return Math.max(1, n + (content ? 1 : 0));
-}
