@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,4 +313,100 @@ func rowDiff(want, got []string) string {
 
 func TestMemoryCheckpointStore(t *testing.T) {
 	checkpointtest.Run(t, func(*testing.T) dataflow.CheckpointStore { return dataflow.NewMemoryCheckpointStore() })
+}
+
+// failingStore fails every Put of a metadata object while fail is set.
+type failingStore struct {
+	*dataflow.MemoryCheckpointStore
+	fail atomic.Bool
+}
+
+func (s *failingStore) Put(ctx context.Context, name string, data []byte) error {
+	if s.fail.Load() && strings.HasSuffix(name, "/_metadata") {
+		return errors.New("injected: the object store is down")
+	}
+	return s.MemoryCheckpointStore.Put(ctx, name, data)
+}
+
+// startGated starts ckGraph over a source that stops after gate batches
+// per split, and waits until it has read them.
+func startGated(t *testing.T, opts dataflow.JobOptions, out *dataflow.CommitCollector) (*dataflow.Job, func()) {
+	t.Helper()
+	const splits, batches, rowsPer, gate = 3, 10, 20, 6
+	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: ckData(5, splits, batches, rowsPer), gate: gate}, 2, out, "tumble"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	waitRows(t, job, splits*gate*rowsPer)
+	return job, func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+	}
+}
+
+// TestCommitOnlyWhenComplete: a checkpoint whose metadata cannot be
+// written does not exist, so sinks commit nothing for it; the next one
+// that completes commits what both staged.
+func TestCommitOnlyWhenComplete(t *testing.T) {
+	store := &failingStore{MemoryCheckpointStore: dataflow.NewMemoryCheckpointStore()}
+	store.fail.Store(true)
+	out := dataflow.NewCommitCollector()
+	job, stop := startGated(t, dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "j"}}, out)
+	defer stop()
+	if _, err := job.Checkpoint(t.Context(), false); err == nil || !strings.Contains(err.Error(), "store is down") {
+		t.Fatalf("checkpoint with a failing store: %v", err)
+	}
+	if out.Rows() != 0 || out.Staged() == 0 {
+		t.Fatalf("after a failed checkpoint: %d rows committed, %d staged; want 0 and some", out.Rows(), out.Staged())
+	}
+	if _, err := dataflow.LatestCheckpoint(t.Context(), store, "j", quietLogger()); !errors.Is(err, dataflow.ErrNoCheckpoint) {
+		t.Fatalf("a checkpoint without metadata was found: %v", err)
+	}
+	staged := out.Staged()
+	store.fail.Store(false)
+	if _, err := job.Checkpoint(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if out.Rows() != staged || out.Staged() != 0 {
+		t.Fatalf("after the next checkpoint: %d rows committed, %d staged; want %d and 0", out.Rows(), out.Staged(), staged)
+	}
+}
+
+// TestPeriodicCheckpoints: with an interval the job checkpoints on its own,
+// the store keeps the last Retained, and sinks commit.
+func TestPeriodicCheckpoints(t *testing.T) {
+	store := dataflow.NewMemoryCheckpointStore()
+	out := dataflow.NewCommitCollector()
+	_, stop := startGated(t, dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{
+		Store: store, Job: "p", Interval: 2 * time.Millisecond, MinPause: time.Millisecond, Retained: 2}}, out)
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		chk, err := dataflow.LatestCheckpoint(t.Context(), store, "p", quietLogger())
+		if err == nil && chk.ID >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fourth periodic checkpoint: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	names, _ := store.List(t.Context(), "p/")
+	n := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, "/_metadata") {
+			n++
+		}
+	}
+	if n > 3 { // two retained, and perhaps one just written before retention ran
+		t.Errorf("%d complete checkpoints in the store, want at most 2 (+1 in flight)", n)
+	}
+	if out.Rows() == 0 {
+		t.Error("periodic checkpoints committed nothing")
+	}
 }
