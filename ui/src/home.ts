@@ -36,7 +36,7 @@ export class HomePage {
     const ts = await loadTables(true);
     clear(tables, ts.length ? ts.map((t) => h("div.table-card",
       h("div.table-name", h("code", t.name), t.live ? h("span.tag.live", "live") : null, t.history ? h("span.tag", "history") : null, t.view ? h("span.tag", "view") : null),
-      h("div.table-cols", t.columns.map((c) => h("span.col", { title: c.type }, c.name, t.event_time === c.name ? h("span.et", { title: "event time" }, " ⏱") : null))))) : h("p.muted.wide", "The server does not list tables yet — try SELECT * FROM bids in a live cell."));
+      h("div.table-cols", t.columns.map((c) => h("span.col" + (t.event_time === c.name ? ".et" : ""), { title: t.event_time === c.name ? `${c.type}, the event time (watermarks and windows follow it)` : c.type }, c.name))))) : h("p.muted.wide", "The server does not list tables yet — try SELECT * FROM bids in a live cell."));
     return this.el;
   }
 
