@@ -29,13 +29,24 @@
 //   - Split, position: a source is a set of splits, each an ordered sequence
 //     of records with a resumable Position. Watermarks and lateness are
 //     decided per split at the source (package watermark).
-//   - Barrier, checkpoint: Job.Checkpoint asks every source subtask to record
-//     its split positions and emit Barrier(n) after its current batch. A task
-//     with several input queues aligns: it stops taking from a queue once
-//     barrier n arrived on it, until n arrived on all; then operators
-//     snapshot (Snapshotter) and the barrier moves on. A checkpoint is
-//     complete when every task forwarded it. (Chandy–Lamport, as Flink's
-//     asynchronous barrier snapshots.)
+//   - Barrier, checkpoint: Job.Checkpoint (or the periodic coordinator,
+//     CheckpointOptions) asks every source subtask to record its split
+//     positions and emit Barrier(n) after its current batch. A task with
+//     several input queues aligns: it stops taking from a queue once barrier
+//     n arrived on it, until n arrived on all; then each operator's state is
+//     copied, per key group (StateSnapshotter, and the StateBackend's
+//     SnapshotKeyGroup), sinks precommit (CheckpointListener), and the
+//     barrier moves on. Once every task has acknowledged, the coordinator
+//     uploads the copies to the CheckpointStore and writes the metadata last
+//     (checkpoint_store.go: a checkpoint exists only once it is written),
+//     then tells the sinks to commit. (Chandy–Lamport, as Flink's
+//     asynchronous barrier snapshots.) Formats: snapshot_codec.go,
+//     snapshot_slots.go, checkpoint_store.go.
+//   - Restore: JobOptions.Restore (LatestCheckpoint skips a corrupt or
+//     partial latest checkpoint for the previous complete one) rewinds the
+//     sources to the recorded positions and gives subtask s of p the key
+//     groups KeyGroupsOf(s, p, max) of every operator's state, at any
+//     parallelism (checkpoint.go).
 //   - Window: [start, end) in µs, carried as window_start/window_end columns;
 //     complete when the watermark reaches end. See window.go.
 //

@@ -70,6 +70,7 @@ func testBlobs(t *testing.T, s dataflow.CheckpointStore) {
 // job runs a keyed window aggregate over a source that stops after its
 // rows and waits, so that checkpoints taken then all hold the same state.
 type job struct {
+	t      *testing.T
 	job    *dataflow.Job
 	cancel context.CancelFunc
 	done   chan error
@@ -94,7 +95,7 @@ func startJob(t *testing.T, s dataflow.CheckpointStore, retained int, restore *d
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	r := &job{job: j, cancel: cancel, done: make(chan error, 1)}
+	r := &job{t: t, job: j, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- j.Run(ctx) }()
 	t.Cleanup(r.stop)
 	deadline := time.Now().Add(30 * time.Second)
@@ -109,7 +110,9 @@ func startJob(t *testing.T, s dataflow.CheckpointStore, retained int, restore *d
 
 func (j *job) stop() {
 	j.cancel()
-	<-j.done
+	if err := <-j.done; err != nil && !errors.Is(err, context.Canceled) {
+		j.t.Errorf("job: %v", err)
+	}
 	j.done <- nil // stop is idempotent
 }
 
