@@ -428,7 +428,12 @@ func TestUnsupportedStateRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- job.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+	}()
 	waitRows(t, job, 2*3*10)
 	_, err = job.Checkpoint(ctx, false)
 	if !errors.Is(err, dataflow.ErrIncompatibleSnapshot) || !strings.Contains(err.Error(), "join#") {
