@@ -136,7 +136,7 @@ func (s *Store) Get(name string) (*Notebook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notebook %q: %w", name, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("notebook %q: %w", name, err)

@@ -29,7 +29,7 @@ func TestStoreCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if l, err := s.List(); err != nil || len(l) != 0 {
 		t.Fatalf("empty store lists %v, %v", l, err)
 	}
@@ -108,7 +108,7 @@ func TestStoreRefusesBadNamesAndNotebooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	for _, name := range []string{"../escape", "..", "a/b", ".demos"} {
 		if _, err := s.Put(name, &Notebook{}); !errors.Is(err, ErrBadName) {
 			t.Errorf("put %q: %v", name, err)
@@ -163,7 +163,7 @@ func TestDemosInstalledOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	start := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	p := DemoParams{HistoryStart: start, HistoryEnd: start.Add(time.Hour), HistoryDir: `C:\data "x"`}
 	names := DemoNames()
@@ -208,7 +208,7 @@ func TestDemosInstalledOnce(t *testing.T) {
 	// A user's notebook that has a demo's name before the first start.
 	ws2 := t.TempDir()
 	s2, _ := Open(ws2)
-	defer s2.Close()
+	defer func() { _ = s2.Close() }()
 	if _, err := s2.Put("live-dashboard", &Notebook{Title: "user's"}); err != nil {
 		t.Fatal(err)
 	}

@@ -238,7 +238,7 @@ func readAll(t *testing.T, sp dataflow.Split, pos dataflow.Position) ([]posRow, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }()
 	var rows []posRow
 	var ends []int64
 	for {

@@ -16,8 +16,6 @@ import (
 	"github.com/weirdata/weir/query"
 )
 
-type arrowSchema = arrow.Schema
-
 func asError(err error, target **query.Error) bool { return errors.As(err, target) }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {

@@ -296,7 +296,9 @@ func (j *job) finish(err error) {
 	for _, v := range viewers {
 		v.c.forget(v)
 		if err != nil && !errors.Is(err, errNoViewers) {
-			_ = v.c.queue.push(errorMessage(v.runID, err))
+			m := errorMessage(v.runID, err)
+			m.Cancelled = state == stateCancelled
+			_ = v.c.queue.push(m)
 		}
 	}
 }

@@ -295,7 +295,7 @@ func TestCancelDetachesViewerDeleteStopsJob(t *testing.T) {
 	}
 	id := jl.Jobs[0].ID
 	_ = a.WriteJSON(clientMessage{Type: "cancel", ID: "a"})
-	if msgs := collect(t, a, "a", "error"); !strings.Contains(msgs[len(msgs)-1].Message, "cancelled by the client") {
+	if msgs := collect(t, a, "a", "error"); !strings.Contains(msgs[len(msgs)-1].Message, "cancelled by the client") || !msgs[len(msgs)-1].Cancelled {
 		t.Fatalf("a after cancel: %+v", msgs[len(msgs)-1])
 	}
 	// b still gets windows.
@@ -308,7 +308,7 @@ func TestCancelDetachesViewerDeleteStopsJob(t *testing.T) {
 	if code := do(t, "DELETE", ts.URL+"/api/jobs/"+id, "", nil); code != 204 {
 		t.Fatalf("delete job: %d", code)
 	}
-	if msgs := collect(t, b, "b", "error"); !strings.Contains(msgs[len(msgs)-1].Message, "job was stopped") {
+	if msgs := collect(t, b, "b", "error"); !strings.Contains(msgs[len(msgs)-1].Message, "job was stopped") || !msgs[len(msgs)-1].Cancelled {
 		t.Fatalf("b after delete: %+v", msgs[len(msgs)-1])
 	}
 	do(t, "GET", ts.URL+"/api/jobs", "", &jl)

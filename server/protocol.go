@@ -59,6 +59,9 @@ type serverMessage struct {
 	Message string `json:"message,omitempty"`
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
+	// Cancelled marks the error that ends a job stopped on purpose (by a
+	// viewer, DELETE /api/jobs/{id} or the server's shutdown), not failed.
+	Cancelled bool `json:"cancelled,omitempty"`
 
 	// arrow, for a client that asked for Arrow, replaces Rows and Ops: the
 	// writer sends it as a binary frame (arrow.go).

@@ -83,7 +83,9 @@ func (c *client) readLoop() {
 			delete(c.runs, m.ID)
 			c.mu.Unlock()
 			if ok && v.job.detach(v) {
-				_ = c.queue.push(errorMessage(m.ID, errCancelled))
+				em := errorMessage(m.ID, errCancelled)
+				em.Cancelled = true
+				_ = c.queue.push(em)
 			}
 		default:
 			_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "unknown message type " + quote(m.Type) + " (run or cancel)"})

@@ -102,8 +102,7 @@ func runBenchLatency(ctx context.Context, args []string, stdout, stderr io.Write
 	return err
 }
 
-func benchLatency(ctx context.Context, o latencyOptions) (latencyResult, error) {
-	var res latencyResult
+func benchLatency(ctx context.Context, o latencyOptions) (res latencyResult, err error) {
 	ws, err := os.MkdirTemp("", "weir-bench-latency-")
 	if err != nil {
 		return res, err
@@ -131,7 +130,12 @@ func benchLatency(ctx context.Context, o latencyOptions) (latencyResult, error) 
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-served }()
+	defer func() {
+		cancel()
+		if serr := <-served; serr != nil && err == nil {
+			err = fmt.Errorf("bench latency: server: %w", serr)
+		}
+	}()
 
 	url := "ws://" + ln.Addr().String() + "/ws"
 	conn, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)

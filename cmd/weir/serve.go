@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer nbs.Close()
+	defer func() { _ = nbs.Close() }()
 	if _, err := setupDemo(ctx, ws, eng, nbs, time.Now(), demoSpan, stdout); err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func TestDemoNotebooksRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nbs.Close()
+	defer func() { _ = nbs.Close() }()
 	var out bytes.Buffer
 	now := time.Now()
 	st, err := setupDemo(ctx, ws, eng, nbs, now, 15*time.Minute, &out)

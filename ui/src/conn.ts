@@ -20,7 +20,8 @@ export interface RunHandlers {
   rows(stmt: number, ops: string[], rows: unknown[][]): void;
   progress(p: Progress): void;
   done(stmt: number, m: { rows_out?: number; elapsed_ms?: number; message?: string }): void;
-  error(message: string, line?: number, column?: number): void;
+  /** cancelled: the run was stopped on purpose (cancel, the job list, shutdown), not failed. */
+  error(message: string, line?: number, column?: number, cancelled?: boolean): void;
 }
 
 export interface Run { id: string; cancel(): void }
@@ -108,7 +109,7 @@ export class Conn {
           return;
         }
         this.runs.delete(m.id);
-        r.h.error(m.message || "error", m.line || undefined, m.column || undefined);
+        r.h.error(m.message || "error", m.line || undefined, m.column || undefined, m.cancelled === true);
         break;
     }
   }

@@ -85,12 +85,12 @@ export class Output {
         if (this.spec && stmt >= this.lastStmt()) this.finish("done", m.elapsed_ms);
         else this.schedule();
       },
-      error: (message, line, column) => {
+      error: (message, line, column, cancelled) => {
         this.errorText = message;
         this.errorAt = line ? ` (line ${line}${column ? `, column ${column}` : ""})` : "";
         // A job stopped from the job list, or by the server, is not a
         // mistake in the cell: show it as stopped, with the reason.
-        if (/cancel/i.test(message) && !line) { this.finish("cancelled"); return; }
+        if (cancelled) { this.finish("cancelled"); return; }
         this.finish("error");
         this.o.onError?.(message, line, column);
       },
