@@ -404,7 +404,8 @@ func fieldNames(s *arrow.Schema) string {
 // openTable opens a table's data for a run: the history for a backfill,
 // the live feed for a live run (or whichever the table has); for a live
 // run of a table with both, the history from the run's from and then the
-// live feed (see hybrid.go).
+// live feed (see hybrid.go). A Parquet history read alone is read per
+// lineage split when weir wrote it (see hybrid_replay.go).
 func (e *Engine) openTable(ctx context.Context, t *TableDef, req SourceRequest) (dataflow.Source, bool, error) {
 	if req.Mode == Live && t.Live != "" && t.History != "" {
 		return e.openLive(ctx, t, req)
@@ -416,6 +417,9 @@ func (e *Engine) openTable(ctx context.Context, t *TableDef, req SourceRequest) 
 	pr, u, err := e.Providers.lookup(raw)
 	if err != nil {
 		return nil, false, err
+	}
+	if pp, ok := pr.(parquetProvider); ok && raw == t.History {
+		return e.openHistoryAlone(ctx, t, req, pp, u)
 	}
 	return pr.Open(ctx, u, req)
 }

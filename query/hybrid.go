@@ -69,11 +69,13 @@ var ErrNoLineage = errors.New("history has no lineage")
 
 // hybridSource is the source of a live run of a table that has a history
 // and a live feed: history then live with a from, the live feed alone
-// without (hist nil). Its splits are the live feed's.
+// without (hist nil). Its splits are the live feed's. With no live feed
+// (cols nil) it is a history alone, replayed as the live splits it was
+// written from (hybrid_replay.go).
 type hybridSource struct {
 	schema *arrow.Schema
 	live   []dataflow.Split
-	cols   *liveColumns
+	cols   *liveColumns // nil: no live feed
 	hist   *history
 	from   time.Time
 }
@@ -158,9 +160,17 @@ func (h *hybridSource) Progress() *parquet.Progress {
 }
 
 func (h *hybridSource) Splits(context.Context) ([]dataflow.Split, error) {
+	if h.cols == nil {
+		ids := sortedKeys(h.hist.bySplit)
+		out := make([]dataflow.Split, len(ids))
+		for i, id := range ids {
+			out[i] = &hybridSplit{h: h, id: id, hist: h.hist.bySplit[id]}
+		}
+		return out, nil
+	}
 	out := make([]dataflow.Split, len(h.live))
 	for i, l := range h.live {
-		sp := &hybridSplit{h: h, live: l}
+		sp := &hybridSplit{h: h, id: l.ID(), live: l}
 		if h.hist != nil {
 			sp.hist = h.hist.bySplit[l.ID()]
 		}
@@ -188,6 +198,9 @@ type history struct {
 type splitHistory struct {
 	files []historyFile // in position order
 	last  int64         // the position of its last row
+	// lastTime is the largest event time of the file with the last row,
+	// when the statistics tell it (zero otherwise).
+	lastTime time.Time
 }
 
 type historyFile struct {
@@ -226,50 +239,9 @@ func (e *Engine) openHistory(ctx context.Context, t *TableDef, req SourceRequest
 	if err != nil {
 		return nil, err
 	}
-	splitR, err := meta.Ranges(parquet.SplitColumn)
+	bySplit, err := lineageOf(meta, t.EventTime)
 	if err != nil {
 		return nil, err
-	}
-	posR, err := meta.Ranges(parquet.PositionColumn)
-	if err != nil {
-		return nil, err
-	}
-	var timeR []parquet.Range
-	if t.EventTime != "" {
-		timeR, _ = meta.Ranges(t.EventTime) // only to check the feed's times; an int64 column has none
-	}
-	h := &history{url: t.History, bySplit: map[string]*splitHistory{}}
-	lastTime := map[string]time.Time{}
-	for i, s := range splitR {
-		p := posR[i]
-		if s.Rows == 0 {
-			continue
-		}
-		if !s.Known || !p.Known {
-			return nil, fmt.Errorf("history file %s has no statistics for %s and %s, so where each split's history ends is unknown (weir writes them)",
-				s.File, parquet.SplitColumn, parquet.PositionColumn)
-		}
-		id, last := s.Min.(string), s.Max.(string)
-		if id != last {
-			return nil, fmt.Errorf("history file %s holds rows of several splits (%s … %s): a live run from a time continues each split's history, "+
-				"so each file must hold one split's rows, as weir gen writes them", s.File, id, last)
-		}
-		sh := h.bySplit[id]
-		if sh == nil {
-			sh = &splitHistory{last: -1}
-			h.bySplit[id] = sh
-		}
-		f := historyFile{name: s.File, first: p.Min.(int64), last: p.Max.(int64)}
-		sh.files = append(sh.files, f)
-		if f.last > sh.last {
-			sh.last = f.last
-			delete(lastTime, id)
-			if timeR != nil && timeR[i].Known {
-				if tm, ok := timeR[i].Max.(time.Time); ok {
-					lastTime[id] = tm
-				}
-			}
-		}
 	}
 	liveByID := map[string]dataflow.Split{}
 	var liveIDs []string
@@ -277,33 +249,40 @@ func (e *Engine) openHistory(ctx context.Context, t *TableDef, req SourceRequest
 		liveByID[l.ID()] = l
 		liveIDs = append(liveIDs, l.ID())
 	}
-	for _, id := range sortedKeys(h.bySplit) {
-		sh := h.bySplit[id]
-		slices.SortFunc(sh.files, func(a, b historyFile) int { return cmp.Compare(a.first, b.first) })
-		for i := 1; i < len(sh.files); i++ {
-			if a, b := sh.files[i-1], sh.files[i]; b.first <= a.last {
-				return nil, fmt.Errorf("history files %s (positions %d…%d) and %s (positions %d…%d) of split %s overlap: each position may be in the history once",
-					a.name, a.first, a.last, b.name, b.first, b.last, id)
-			}
-		}
+	for _, id := range sortedKeys(bySplit) {
+		sh := bySplit[id]
 		l, ok := liveByID[id]
 		if !ok {
 			return nil, fmt.Errorf("its history %s has split %s, which its live feed %s does not have (it has %s): "+
 				"history and live feed must be partitioned alike (same seed and partition count)", t.History, id, t.Live, strings.Join(liveIDs, ", "))
 		}
 		ts, ok := l.(timeSeeker)
-		lt, known := lastTime[id]
-		if ok && known {
-			if want := ts.TimeAt(dataflow.Position(sh.last)); !want.Equal(lt) {
+		if ok && !sh.lastTime.IsZero() {
+			if want := ts.TimeAt(dataflow.Position(sh.last)); !want.Equal(sh.lastTime) {
 				return nil, fmt.Errorf("split %s: the history's last row (position %d) is at %s, but the live feed %s puts that position at %s: "+
 					"history and live feed must describe the same events (generate the history with the feed's base time and rate)",
-					id, sh.last, lt.Format(time.RFC3339Nano), t.Live, want.Format(time.RFC3339Nano))
+					id, sh.last, sh.lastTime.Format(time.RFC3339Nano), t.Live, want.Format(time.RFC3339Nano))
 			}
 		}
 	}
 
 	// The rows to read: from req.From on, the output columns and lineage.
-	ro := pp.options(&req)
+	src, err := parquet.Open(ctx, hu.String(), historyOptions(pp, &req, out))
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHistory(ctx, t.History, src, out)
+	if err != nil {
+		return nil, err
+	}
+	h.bySplit = bySplit
+	return h, nil
+}
+
+// historyOptions are the options that read req's rows of a history: the
+// columns of out, then the lineage columns when out leaves them out.
+func historyOptions(pp parquetProvider, req *SourceRequest, out *arrow.Schema) parquet.Options {
+	o := pp.options(req)
 	names := make([]string, 0, out.NumFields()+2)
 	for _, f := range out.Fields() {
 		names = append(names, f.Name)
@@ -313,11 +292,16 @@ func (e *Engine) openHistory(ctx context.Context, t *TableDef, req SourceRequest
 			names = append(names, c)
 		}
 	}
-	ro.Columns = names
-	if h.src, err = parquet.Open(ctx, hu.String(), ro); err != nil {
-		return nil, err
-	}
-	rs := h.src.Schema()
+	o.Columns = names
+	return o
+}
+
+// newHistory reads a history's rows from src, which returns the columns of
+// out first and the lineage columns among its columns (historyOptions).
+// bySplit is the caller's.
+func newHistory(ctx context.Context, url string, src *parquet.Source, out *arrow.Schema) (*history, error) {
+	h := &history{url: url, src: src}
+	rs := src.Schema()
 	h.keep = make([]int, out.NumFields())
 	for i, f := range out.Fields() {
 		h.keep[i] = i // the output columns come first
@@ -325,9 +309,12 @@ func (e *Engine) openHistory(ctx context.Context, t *TableDef, req SourceRequest
 			return nil, fmt.Errorf("column %q of the history is %s when read, not %s", f.Name, got, f.Type)
 		}
 	}
-	h.splitCol = slices.Index(names, parquet.SplitColumn)
-	h.posCol = slices.Index(names, parquet.PositionColumn)
-	splits, err := h.src.Splits(ctx)
+	h.splitCol = fieldIndex(rs, parquet.SplitColumn)
+	h.posCol = fieldIndex(rs, parquet.PositionColumn)
+	if h.splitCol < 0 || rs.Field(h.splitCol).Type.ID() != arrow.STRING || h.posCol < 0 || rs.Field(h.posCol).Type.ID() != arrow.INT64 {
+		return nil, fmt.Errorf("%w: %s must be a string column and %s an int64 one", ErrNoLineage, parquet.SplitColumn, parquet.PositionColumn)
+	}
+	splits, err := src.Splits(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -338,14 +325,92 @@ func (e *Engine) openHistory(ctx context.Context, t *TableDef, req SourceRequest
 	return h, nil
 }
 
+// fieldIndex is the index of the one field of s named name, or −1.
+func fieldIndex(s *arrow.Schema, name string) int {
+	if is := s.FieldIndices(name); len(is) == 1 {
+		return is[0]
+	}
+	return -1
+}
+
+// lineageOf groups the files src reads by the lineage split whose rows
+// they hold, in position order, from the footers' statistics alone. It
+// fails when a file's statistics do not tell its split and positions, when
+// a file holds rows of several splits, and when two files of a split
+// overlap in positions (the rules in the file comment). eventTime, if
+// set, gives each split's lastTime.
+func lineageOf(src *parquet.Source, eventTime string) (map[string]*splitHistory, error) {
+	splitR, err := src.Ranges(parquet.SplitColumn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoLineage, err)
+	}
+	posR, err := src.Ranges(parquet.PositionColumn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoLineage, err)
+	}
+	var timeR []parquet.Range
+	if eventTime != "" {
+		timeR, _ = src.Ranges(eventTime) // only to check the feed's times; an int64 column has none
+	}
+	bySplit := map[string]*splitHistory{}
+	for i, s := range splitR {
+		p := posR[i]
+		if s.Rows == 0 {
+			continue
+		}
+		if !s.Known || !p.Known {
+			return nil, fmt.Errorf("history file %s has no statistics for %s and %s, so where each split's history ends is unknown (weir writes them)",
+				s.File, parquet.SplitColumn, parquet.PositionColumn)
+		}
+		id, idOK := s.Min.(string)
+		last, lastOK := s.Max.(string)
+		first, firstOK := p.Min.(int64)
+		lastPos, lastPosOK := p.Max.(int64)
+		if !idOK || !lastOK || !firstOK || !lastPosOK {
+			return nil, fmt.Errorf("%w: history file %s: %s must be a string column and %s an integer one",
+				ErrNoLineage, s.File, parquet.SplitColumn, parquet.PositionColumn)
+		}
+		if id != last {
+			return nil, fmt.Errorf("history file %s holds rows of several splits (%s … %s): a live run from a time continues each split's history, "+
+				"so each file must hold one split's rows, as weir gen writes them", s.File, id, last)
+		}
+		sh := bySplit[id]
+		if sh == nil {
+			sh = &splitHistory{last: -1}
+			bySplit[id] = sh
+		}
+		sh.files = append(sh.files, historyFile{name: s.File, first: first, last: lastPos})
+		if lastPos > sh.last {
+			sh.last, sh.lastTime = lastPos, time.Time{}
+			if timeR != nil && timeR[i].Known {
+				if tm, ok := timeR[i].Max.(time.Time); ok {
+					sh.lastTime = tm
+				}
+			}
+		}
+	}
+	for _, id := range sortedKeys(bySplit) {
+		sh := bySplit[id]
+		slices.SortFunc(sh.files, func(a, b historyFile) int { return cmp.Compare(a.first, b.first) })
+		for i := 1; i < len(sh.files); i++ {
+			if a, b := sh.files[i-1], sh.files[i]; b.first <= a.last {
+				return nil, fmt.Errorf("history files %s (positions %d…%d) and %s (positions %d…%d) of split %s overlap: each position may be in the history once",
+					a.name, a.first, a.last, b.name, b.first, b.last, id)
+			}
+		}
+	}
+	return bySplit, nil
+}
+
 // hybridSplit is one live split with its history.
 type hybridSplit struct {
 	h    *hybridSource
-	live dataflow.Split
-	hist *splitHistory // nil: no history rows of this split
+	id   string
+	live dataflow.Split // nil: the split ends with its history
+	hist *splitHistory  // nil: no history rows of this split
 }
 
-func (sp *hybridSplit) ID() string { return sp.live.ID() }
+func (sp *hybridSplit) ID() string { return sp.id }
 
 // Open implements dataflow.Split: pos is a live position (see the file
 // comment); 0 is the start of the run.
@@ -362,6 +427,9 @@ func (sp *hybridSplit) Open(ctx context.Context, pos dataflow.Position) (dataflo
 		}
 		return r, nil
 	}
+	if sp.live == nil {
+		return r, nil // opened after its last row: at its end
+	}
 	if err := r.openLive(ctx); err != nil {
 		return nil, err
 	}
@@ -369,7 +437,7 @@ func (sp *hybridSplit) Open(ctx context.Context, pos dataflow.Position) (dataflo
 }
 
 // hybridReader reads a split's history files in position order, then its
-// live feed.
+// live feed, if any.
 type hybridReader struct {
 	sp      *hybridSplit
 	pending []dataflow.Split // history files still to read
@@ -408,6 +476,9 @@ func (r *hybridReader) Next(ctx context.Context) (arrow.RecordBatch, dataflow.Po
 	for r.live == nil {
 		if r.cur == nil {
 			if len(r.pending) == 0 {
+				if r.sp.live == nil {
+					return nil, dataflow.Position(r.pos), io.EOF
+				}
 				if err := r.openLive(ctx); err != nil {
 					return nil, dataflow.Position(r.pos), err
 				}
