@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/storage"
+	"github.com/weirdata/weir/unbounded/nexmark"
 )
 
 // replayFile is one history file: rows of one split from position first,
@@ -145,5 +147,41 @@ func TestReplayLineage(t *testing.T) {
 		if !slices.Equal(got, wantPos) {
 			t.Errorf("split %s opened at %d: positions %v, want %v", s0, p, got, wantPos)
 		}
+	}
+}
+
+// TestReplayFallsBack: a history read alone is replayed per lineage split
+// only when its footers let the lineage be followed; otherwise each file
+// is a split, as before, and every row is read.
+func TestReplayFallsBack(t *testing.T) {
+	cfg := nexmark.Config{Seed: 3, Rate: 1000, BaseTime: time.Unix(0, 0).UTC(), Events: 4000}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		o      histOpts
+		replay bool
+	}{
+		{"lineage", histOpts{}, true},
+		{"no lineage", histOpts{noLineage: true}, false},
+		{"several splits per file", histOpts{oneFile: true}, false},
+		{"overlap", histOpts{splitID: func(int) string { return "s" }}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(NewCatalog())
+			e.Logger = slog.New(slog.DiscardHandler)
+			run(t, e, fmt.Sprintf(`CREATE TABLE t () WITH (history = '%s', event_time = 'date_time')`, writeBids(t, cfg, 2, tc.o)), RunOptions{})
+			tab, _ := e.Catalog.Table("t")
+			src, _, err := e.openTable(ctx, tab, SourceRequest{Mode: Backfill, EventTime: "date_time", Columns: []string{"price"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := src.(*hybridSource); ok != tc.replay {
+				t.Errorf("source %T, want a replay: %v", src, tc.replay)
+			}
+			want := run(t, e, "SELECT count(*) AS n, sum(price) AS s FROM t", RunOptions{Mode: Backfill, Parallelism: 2}).rows(t, 0)
+			if got := run(t, e, "SELECT count(*) AS n, sum(price) AS s FROM read_parquet('"+tab.History+"', event_time => 'date_time')", RunOptions{Mode: Backfill}).rows(t, 0); !slices.Equal(got, want) || strings.HasPrefix(want[0], "0 ") {
+				t.Errorf("%v, want %v (and not none)", got, want)
+			}
+		})
 	}
 }
