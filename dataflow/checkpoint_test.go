@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -118,6 +119,9 @@ var ckAggs = []dataflow.Agg{
 // keyed by window_start, and a local pre-aggregate (not keyed) feeding a
 // global one by name.
 func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind string) *dataflow.Graph {
+	if kind == "buffer" {
+		return ckBufferGraph(src, par, out)
+	}
 	g := dataflow.NewGraph(par)
 	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
 		Watermarks: watermark.Strategy{Delay: time.Second}})
@@ -157,6 +161,38 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 		KeyBy("k").GroupAggregate("ggrp", par, dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Max, Column: "fmax", As: "fmax"}}}).
 		CollectCommitted("out5", par, out)
+	return g
+}
+
+// ckBufferGraph is the job of the operators on a window buffer: a window
+// top-N, and a full outer window join of two filters of a hopping window.
+func ckBufferGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) *dataflow.Graph {
+	g := dataflow.NewGraph(par)
+	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
+		Watermarks: watermark.Strategy{Delay: time.Second}})
+	in.AssignWindows("tumble", "ts", dataflow.Tumble(3*time.Second)).KeyBy("name").
+		WindowTopN("topn", par, dataflow.TopNSpec{PartitionBy: []string{"name"}, N: 3, RankColumn: "rank",
+			OrderBy: []dataflow.SortKey{{Column: "v", Desc: true}}}).
+		CollectCommitted("out1", par, out)
+	hop := in.AssignWindows("hop", "ts", dataflow.Hop(2*time.Second, 4*time.Second))
+	where := func(keep func(v int64) bool) dataflow.FilterFunc {
+		return func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
+			for i, v := range columnar.Int64Values(rec.Column(3)) {
+				if keep(v) {
+					sel = append(sel, int32(i))
+				}
+			}
+			return sel, nil
+		}
+	}
+	small := hop.Filter("small", where(func(v int64) bool { return v < 30 }))
+	large := hop.Filter("large", where(func(v int64) bool { return v >= 20 }))
+	windowed := arrow.NewSchema(append(slices.Clone(ckSchema.Fields()),
+		arrow.Field{Name: dataflow.WindowStartColumn, Type: columnar.TimestampType},
+		arrow.Field{Name: dataflow.WindowEndColumn, Type: columnar.TimestampType}), nil)
+	g.WindowJoin("join", par, small, large, dataflow.WindowJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
+		Kind: dataflow.FullOuterJoin, LeftSchema: windowed, RightSchema: windowed}).
+		CollectCommitted("out2", par, out)
 	return g
 }
 
@@ -226,7 +262,8 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 	for _, tc := range []struct {
 		kind     string
 		par1, p2 int
-	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1}} {
+	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1},
+		{"buffer", 2, 1}, {"buffer", 2, 3}, {"buffer", 2, 4}} {
 		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
 			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
 
@@ -257,6 +294,13 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			}
 			if len(chk.State) == 0 {
 				t.Fatal("the checkpoint saved no operator state")
+			}
+			if tc.kind == "buffer" {
+				for _, node := range []string{"topn", "join"} {
+					if ns := chk.State[node]; ns == nil || len(ns.Operator) == 0 {
+						t.Fatalf("the checkpoint saved no state of %s: %v", node, slices.Sorted(maps.Keys(chk.State)))
+					}
+				}
 			}
 			committed := out.Rows()
 			if committed == 0 {
@@ -412,14 +456,14 @@ func TestPeriodicCheckpoints(t *testing.T) {
 }
 
 // TestUnsupportedStateRefused: a job with an operator whose state cannot be
-// snapshotted yet (a window join) gets no stored checkpoint — a clear
+// snapshotted yet (an interval join) gets no stored checkpoint — a clear
 // error instead of a checkpoint missing the join's buffers.
 func TestUnsupportedStateRefused(t *testing.T) {
 	g := dataflow.NewGraph(2)
 	src := &gatedSource{sch: ckSchema, parts: ckData(9, 2, 6, 10), gate: 3}
 	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Watermarks: watermark.Strategy{Delay: time.Second}})
-	win := in.AssignWindows("win", "ts", dataflow.Tumble(5*time.Second))
-	g.WindowJoin("join", 2, win, win, dataflow.WindowJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"}}).Collect("out")
+	g.IntervalJoin("join", 2, in, in, dataflow.IntervalJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
+		LeftTime: "ts", RightTime: "ts", Lower: -time.Second, Upper: time.Second, LeftSchema: ckSchema, RightSchema: ckSchema}).Collect("out")
 	store := dataflow.NewMemoryCheckpointStore()
 	job, err := dataflow.NewJob(g, dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "u"}})
 	if err != nil {
@@ -437,7 +481,7 @@ func TestUnsupportedStateRefused(t *testing.T) {
 	waitRows(t, job, 2*3*10)
 	_, err = job.Checkpoint(ctx, false)
 	if !errors.Is(err, dataflow.ErrIncompatibleSnapshot) || !strings.Contains(err.Error(), "join#") {
-		t.Fatalf("checkpoint of a job with a window join: %v, want an error naming the join", err)
+		t.Fatalf("checkpoint of a job with an interval join: %v, want an error naming the join", err)
 	}
 	if names, _ := store.List(t.Context(), ""); len(names) != 0 {
 		t.Fatalf("a refused checkpoint left %q in the store", names)

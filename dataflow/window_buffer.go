@@ -74,6 +74,12 @@ type windowBuffer struct {
 
 	// unmatched counts retractions that found no row to remove.
 	unmatched int64
+
+	// restored is set once a snapshot blob was restored; unemitted are
+	// restored windows with rows whose output was never emitted
+	// (window_buffer_snapshot.go).
+	restored  bool
+	unemitted []*bufferedWindow
 }
 
 // windowCompute computes a window's output rows from its buffered rows,
@@ -231,6 +237,9 @@ func (b *windowBuffer) resolve(i int, schema *arrow.Schema) error {
 // fired re-emit those windows as updates; rows of dropped windows are
 // counted and dropped.
 func (b *windowBuffer) add(ctx context.Context, input int, batch Batch) error {
+	if err := b.flushRestored(ctx); err != nil {
+		return err
+	}
 	n := batch.Len()
 	if n == 0 {
 		return nil
@@ -436,6 +445,9 @@ func (b *windowBuffer) rowEqual(x, y arrow.RecordBatch) (rowComparator, error) {
 // advance moves the buffer's watermark to w: it fires the windows that w
 // completes, in order of end then start, and drops those past retention.
 func (b *windowBuffer) advance(ctx context.Context, w watermark.Time) error {
+	if err := b.flushRestored(ctx); err != nil {
+		return err
+	}
 	if w <= b.wm {
 		return nil
 	}
