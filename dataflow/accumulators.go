@@ -71,13 +71,16 @@ type accCol struct {
 	fn    AggFunc
 	col   int            // input column, -1 for count(*)
 	float bool           // the values are float64 (else int64-like)
+	text  bool           // min or max of text: the extremes are in s
 	in    arrow.DataType // input type (min/max keep it)
 	i     []int64
 	f     []float64
 	n     []int64
+	s     []string // text min/max (see accumulators_text.go)
 	// value multisets per slot when tracking (min, max)
 	vi []map[int64]int64
 	vf []map[float64]int64
+	vs []map[string]int64
 	// holistic aggregates' per-slot state (one of the three is used)
 	dkind distinctKind
 	frac  float64
@@ -111,7 +114,10 @@ func newAccumulators(schema *arrow.Schema, aggs []Agg) (*accumulators, error) {
 			case arrow.FLOAT64:
 				c.float = true
 			default:
-				if g.Func != Count {
+				switch {
+				case (g.Func == Min || g.Func == Max) && isText(c.in):
+					c.text = true
+				case g.Func != Count:
 					return nil, fmt.Errorf("%s(%s): type %s is not supported", g.Func, g.Column, c.in)
 				}
 			}
@@ -150,6 +156,9 @@ func (a *accumulators) outputFields(aggs []Agg) []arrow.Field {
 			t = arrow.PrimitiveTypes.Float64
 		case Min, Max:
 			t = c.in
+			if c.text {
+				t = arrow.BinaryTypes.String
+			}
 			if c.in.ID() == arrow.INT32 {
 				t = arrow.PrimitiveTypes.Int64
 			}
@@ -179,9 +188,16 @@ func (a *accumulators) grow(n int) {
 				c.growHolistic()
 				continue
 			}
-			if c.float {
+			switch {
+			case c.text:
+				c.s = append(c.s, "")
+				if a.track {
+					c.vs = append(c.vs, nil)
+				}
+				continue
+			case c.float:
 				c.f = append(c.f, 0)
-			} else {
+			default:
 				c.i = append(c.i, 0)
 			}
 			if a.track && (c.fn == Min || c.fn == Max) {
@@ -208,9 +224,16 @@ func (a *accumulators) reset(s int32) {
 			c.resetHolistic(s)
 			continue
 		}
-		if c.float {
+		switch {
+		case c.text:
+			c.s[s] = ""
+			if a.track {
+				c.vs[s] = nil
+			}
+			continue
+		case c.float:
 			c.f[s] = 0
-		} else {
+		default:
 			c.i[s] = 0
 		}
 		if a.track && (c.fn == Min || c.fn == Max) {
@@ -244,6 +267,12 @@ func (a *accumulators) add(rec arrow.RecordBatch, slots []int32) error {
 		}
 		if c.fn.holistic() {
 			c.addHolistic(col, slots, hasNulls)
+			continue
+		}
+		if c.text {
+			if err := c.addText(col, slots, hasNulls, a.track); err != nil {
+				return err
+			}
 			continue
 		}
 		if c.float {
@@ -394,6 +423,9 @@ func (a *accumulators) retract(rec arrow.RecordBatch, r int, s int32) error {
 // untrack removes one occurrence of row r's value from slot s's multiset and
 // recomputes the extreme if that value was it.
 func (c *accCol) untrack(col arrow.Array, r int, s int32) error {
+	if c.text {
+		return c.untrackText(col, r, s)
+	}
 	if c.float {
 		v := col.(*array.Float64).Value(r)
 		m := c.vf[s]
@@ -447,6 +479,11 @@ func (a *accumulators) merge(dst, src int32) {
 			continue
 		}
 		if c.n[src] == 0 {
+			continue
+		}
+		if c.text {
+			c.mergeText(dst, src, a.track)
+			c.n[dst] += c.n[src]
 			continue
 		}
 		switch c.fn {
@@ -526,6 +563,12 @@ func (acc *accumulators) sameOutput(a, b int32) bool {
 			if (c.n[a] == 0) != (c.n[b] == 0) {
 				return false
 			}
+			if c.text {
+				if c.n[a] != 0 && c.s[a] != c.s[b] {
+					return false
+				}
+				continue
+			}
 			if c.n[a] != 0 && ((c.float && c.f[a] != c.f[b]) || (!c.float && c.i[a] != c.i[b])) {
 				return false
 			}
@@ -568,6 +611,10 @@ func (a *accumulators) output(fields []arrow.Field, slots []int32) []arrow.Array
 			}
 			cols[k] = columnar.Fixed(arrow.PrimitiveTypes.Float64, v, valid, nulls)
 		default:
+			if c.text {
+				cols[k] = c.outputText(slots)
+				continue
+			}
 			valid, nulls := validity(c.n, slots)
 			if c.float {
 				v := make([]float64, len(slots))

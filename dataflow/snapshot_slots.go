@@ -19,7 +19,8 @@ import (
 //	      | 0x01 (varint | float | bytes | bool)   by the column's kind
 //	acc   = (nothing)                       count(*): the slot's count
 //	      | n:varint                        count(col)
-//	      | n:varint value [multiset]       sum, min, max, avg: value is a float or a varint;
+//	      | n:varint value [multiset]       sum, min, max, avg: value is a float, a varint, or
+//	                                        for min/max of text bytes ("" when n is 0);
 //	                                        the multiset of min/max values when tracked:
 //	                                        len:uvarint (value k:varint)*
 //	      | n:varint holistic
@@ -62,6 +63,11 @@ func (a *slotArena) encodeSlot(e *snapEncoder, s int32) {
 		case c.fn == Count:
 		case c.fn.holistic():
 			c.encodeHolistic(e, s)
+		case c.text:
+			e.str(c.s[s])
+			if acc.track {
+				encodeCounts(e, c.vs[s], e.str)
+			}
 		default:
 			if c.float {
 				e.float(c.f[s])
@@ -173,6 +179,11 @@ func (a *slotArena) decodeSlot(d *snapDecoder, s int32) {
 		case c.fn == Count:
 		case c.fn.holistic():
 			c.decodeHolistic(d, s)
+		case c.text:
+			c.s[s] = d.str()
+			if acc.track {
+				c.vs[s] = decodeCounts(d, 1, d.str)
+			}
 		default:
 			if c.float {
 				c.f[s] = d.float()

@@ -165,6 +165,10 @@ func aggResultType(fn dataflow.AggFunc, in arrow.DataType) (arrow.DataType, erro
 			return arrow.PrimitiveTypes.Float64, nil
 		case arrow.TIMESTAMP:
 			return in, nil
+		case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+			// Byte-wise order (UTF-8 code units), as Postgres under the C
+			// collation; weir has no other collations.
+			return typText, nil
 		}
 		return nil, fmt.Errorf("function %s(%s) is not supported", fn, TypeName(in))
 	}
