@@ -46,8 +46,8 @@ var (
 )
 
 // SnapshotKeyGroups implements StateSnapshotter.
-func (o *windowTopNOp) SnapshotKeyGroups(context.Context, Barrier) (map[int][]byte, error) {
-	return o.buf.snapshot(windowTopNSnapshotKind)
+func (o *windowTopNOp) SnapshotKeyGroups(ctx context.Context, _ Barrier) (map[int][]byte, error) {
+	return o.buf.snapshot(ctx, windowTopNSnapshotKind)
 }
 
 // RestoreKeyGroup implements StateSnapshotter.
@@ -56,8 +56,8 @@ func (o *windowTopNOp) RestoreKeyGroup(kg int, blob []byte) error {
 }
 
 // SnapshotKeyGroups implements StateSnapshotter.
-func (o *windowJoinOp) SnapshotKeyGroups(context.Context, Barrier) (map[int][]byte, error) {
-	return o.buf.snapshot(windowJoinSnapshotKind)
+func (o *windowJoinOp) SnapshotKeyGroups(ctx context.Context, _ Barrier) (map[int][]byte, error) {
+	return o.buf.snapshot(ctx, windowJoinSnapshotKind)
 }
 
 // RestoreKeyGroup implements StateSnapshotter.
@@ -79,8 +79,14 @@ type snapWindow struct {
 	blocks []*snapBlock
 }
 
-// snapshot returns the buffer's state as sealed blobs by key group.
-func (b *windowBuffer) snapshot(kind string) (map[int][]byte, error) {
+// snapshot returns the buffer's state as sealed blobs by key group. Rows
+// a restore noted for emission (flushRestored) are emitted first, before
+// the barrier: the format has no place for rows of a fired window whose
+// output was never emitted.
+func (b *windowBuffer) snapshot(ctx context.Context, kind string) (map[int][]byte, error) {
+	if err := b.flushRestored(ctx); err != nil {
+		return nil, err
+	}
 	if len(b.windows) == 0 {
 		return nil, nil
 	}
@@ -411,7 +417,7 @@ func (b *windowBuffer) restoreWindow(rw restoredWindow) error {
 }
 
 // flushRestored emits the updates restoreWindow noted. It runs before the
-// first batch or watermark after a restore.
+// first batch, watermark or snapshot after a restore.
 func (b *windowBuffer) flushRestored(ctx context.Context) error {
 	if len(b.unemitted) == 0 {
 		return nil

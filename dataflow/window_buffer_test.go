@@ -1,9 +1,11 @@
 package dataflow
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -36,6 +38,9 @@ import (
 //	    timestamps in seconds; a leading "-" marks a retraction
 //	watermark <seconds|inf>
 //	metrics | keygroups
+//	restore
+//	    snapshots the operator, and replaces it with a new one restored
+//	    from the snapshot (as after a failure); prints the key groups saved
 //
 // Each command prints the rows the operator emitted ("+" insert, "-"
 // retraction), preceded by the column names whenever they change.
@@ -74,6 +79,7 @@ func fakeTaskContext(out Output) *TaskContext {
 
 type bufferHarness struct {
 	op      Operator
+	newOp   func() Operator
 	tc      *TaskContext
 	out     *recordingOutput
 	inputs  map[string]int
@@ -130,6 +136,8 @@ func (h *bufferHarness) run(t *testing.T, d *datadriven.TestData) string {
 			m = op.buf
 		}
 		return fmt.Sprint(m.KeyGroups())
+	case "restore":
+		return h.restore(t)
 	default:
 		t.Fatalf("unknown command %q", d.Cmd)
 	}
@@ -174,7 +182,9 @@ func (h *bufferHarness) start(t *testing.T, d *datadriven.TestData) {
 			spec.LeftSchema, spec.RightSchema = h.schemas[0], h.schemas[1]
 		}
 		lcols, rcols, err := joinExchangeKeys(spec, nil, nil)
-		h.op = &windowJoinOp{spec: spec, exchange: [2][]string{lcols, rcols}, err: err}
+		h.newOp = func() Operator { return &windowJoinOp{spec: spec, exchange: [2][]string{lcols, rcols}, err: err} }
+		h.op = h.newOp()
+		h.tc.InputKeys = lcols
 		return
 	}
 	spec := TopNSpec{PartitionBy: args("partition"), Retention: retention, RankColumn: ""}
@@ -195,7 +205,40 @@ func (h *bufferHarness) start(t *testing.T, d *datadriven.TestData) {
 	if len(keys) == 0 {
 		keys = []string{WindowStartColumn}
 	}
-	h.op = &windowTopNOp{spec: spec, keyCols: keys}
+	h.newOp = func() Operator { return &windowTopNOp{spec: spec, keyCols: keys} }
+	h.op = h.newOp()
+	h.tc.InputKeys = keys
+}
+
+// restore snapshots the operator and replaces it with a new one restored
+// from the snapshot, which must snapshot to the same bytes.
+func (h *bufferHarness) restore(t *testing.T) string {
+	ctx := context.Background()
+	blobs, err := h.op.(StateSnapshotter).SnapshotKeyGroups(ctx, Barrier{ID: 1})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	keys := h.tc.InputKeys
+	h.tc = fakeTaskContext(h.out)
+	h.tc.InputKeys = keys
+	h.op = h.newOp()
+	if err := h.op.Open(h.tc); err != nil {
+		t.Fatal(err)
+	}
+	kgs := sortedMapKeys(blobs)
+	for _, kg := range kgs {
+		if err := h.op.(StateSnapshotter).RestoreKeyGroup(kg, blobs[kg]); err != nil {
+			return "error: " + err.Error()
+		}
+	}
+	again, err := h.op.(StateSnapshotter).SnapshotKeyGroups(ctx, Barrier{ID: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(blobs, again, bytes.Equal) {
+		t.Errorf("the restored operator snapshots to other bytes")
+	}
+	return fmt.Sprintf("restored key groups %v", kgs)
 }
 
 // emitted prints and forgets what the operator emitted.
