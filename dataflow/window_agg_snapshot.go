@@ -63,8 +63,13 @@ type windowSlots struct {
 	slots []int32
 }
 
-// SnapshotKeyGroups implements StateSnapshotter.
-func (o *windowAggOp) SnapshotKeyGroups(context.Context, Barrier) (map[int][]byte, error) {
+// SnapshotKeyGroups implements StateSnapshotter. Rows a restore noted for
+// emission go out first, before the barrier: the snapshot records their
+// windows as fired, so a later restore would never emit them.
+func (o *windowAggOp) SnapshotKeyGroups(ctx context.Context, _ Barrier) (map[int][]byte, error) {
+	if err := o.flushRestored(ctx); err != nil {
+		return nil, err
+	}
 	if o.arena == nil || len(o.windows) == 0 {
 		return nil, nil
 	}
@@ -214,8 +219,8 @@ func (o *windowAggOp) emitOnRestore(ws *winState, slots []int32) {
 }
 
 // flushRestored emits, as inserts, the rows noted by emitOnRestore. It runs
-// before the first batch or watermark after a restore, so that an update
-// to such a row retracts what was emitted.
+// before the first batch, watermark or snapshot after a restore, so that
+// an update to such a row retracts what was emitted.
 func (o *windowAggOp) flushRestored(ctx context.Context) error {
 	if len(o.unemitted) == 0 {
 		return nil

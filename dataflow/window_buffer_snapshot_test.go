@@ -88,6 +88,18 @@ var bufOps = map[string]func() snapOp{
 	},
 }
 
+// mergeOps are the operators TestWindowBufferRestoreMerge runs: those on
+// the window buffer, and the window aggregate (over the batches' own
+// window columns), which restores fired and unfired parts the same way.
+var mergeOps = map[string]func() snapOp{
+	"topn": bufOps["topn"],
+	"join": bufOps["join"],
+	"agg": func() snapOp {
+		return &windowAggOp{spec: WindowAggSpec{Keys: []string{"k"}, FromColumns: true,
+			Aggs: []Agg{{Func: CountAll, As: "n"}, {Func: Sum, Column: "v", As: "sum_v"}, {Func: Max, Column: "s", As: "max_s"}}}}
+	},
+}
+
 var bufKinds = map[string]string{"topn": windowTopNSnapshotKind, "join": windowJoinSnapshotKind}
 
 // bufTC is a subtask of all key groups behind a hash exchange, in a job
@@ -143,7 +155,7 @@ func bufSnapshot(t testing.TB, name string) (snapOp, map[int][]byte) {
 
 func restoreOp(t testing.TB, name string, out Output, blobs ...map[int][]byte) snapOp {
 	t.Helper()
-	op := bufOps[name]()
+	op := mergeOps[name]()
 	openOp(t, op, bufTC(out))
 	for _, bs := range blobs {
 		for _, kg := range sortedMapKeys(bs) {
@@ -222,7 +234,7 @@ func (o *windowJoinOp) taskContext() *TaskContext { return o.TC }
 // restored fired, and the rows never emitted are emitted as an update, so
 // that the output of both equals that of one operator that saw all rows.
 func TestWindowBufferRestoreMerge(t *testing.T) {
-	for name := range bufOps {
+	for name := range mergeOps {
 		t.Run(name, func(t *testing.T) {
 			all := bufBatch(4, 40, 0)
 			ctx := context.Background()
@@ -242,7 +254,7 @@ func TestWindowBufferRestoreMerge(t *testing.T) {
 				}
 			}
 			ref := &recordingOutput{}
-			refOp := bufOps[name]()
+			refOp := mergeOps[name]()
 			openOp(t, refOp, bufTC(ref))
 			run(refOp, all, watermark.MaxTime)
 
@@ -267,7 +279,7 @@ func TestWindowBufferRestoreMerge(t *testing.T) {
 				tc := bufTC(out)
 				tc.KeyGroups = KeyGroupsOf(s, 2, DefaultMaxParallelism)
 				tc.Subtask, tc.Parallelism = s, 2
-				op := bufOps[name]()
+				op := mergeOps[name]()
 				openOp(t, op, tc)
 				part, err := changeBatch(all.Rec, rows, Insert)
 				if err != nil {
