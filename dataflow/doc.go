@@ -40,8 +40,9 @@
 //     uploads the copies to the CheckpointStore and writes the metadata last
 //     (checkpoint_store.go: a checkpoint exists only once it is written),
 //     then tells the sinks to commit. (Chandy–Lamport, as Flink's
-//     asynchronous barrier snapshots.) Formats: snapshot_codec.go,
-//     snapshot_slots.go, checkpoint_store.go.
+//     asynchronous barrier snapshots.) Formats: snapshot_codec.go (the
+//     envelope), snapshot_slots.go (aggregates), window_buffer_snapshot.go
+//     (top-N and window join), checkpoint_store.go (the files).
 //   - Restore: JobOptions.Restore (LatestCheckpoint skips a corrupt or
 //     partial latest checkpoint for the previous complete one) rewinds the
 //     sources to the recorded positions and gives subtask s of p the key
