@@ -180,7 +180,7 @@ func (w *snapshotBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...);
 // silently missing their state.
 func keepsOwnState(op Operator) bool {
 	switch op.(type) {
-	case *streamJoinOp, *lookupJoinOp:
+	case *lookupJoinOp:
 		return true
 	}
 	return false

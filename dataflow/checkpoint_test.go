@@ -119,8 +119,11 @@ var ckAggs = []dataflow.Agg{
 // keyed by window_start, and a local pre-aggregate (not keyed) feeding a
 // global one by name.
 func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind string) *dataflow.Graph {
-	if kind == "buffer" {
+	switch kind {
+	case "buffer":
 		return ckBufferGraph(src, par, out)
+	case "join":
+		return ckJoinGraph(src, par, out)
 	}
 	g := dataflow.NewGraph(par)
 	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
@@ -196,6 +199,33 @@ func ckBufferGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) 
 	return g
 }
 
+// ckJoinGraph is the job of the stream joins: a left outer regular join
+// with a state TTL and an interval join, each of two filters of the source.
+func ckJoinGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) *dataflow.Graph {
+	g := dataflow.NewGraph(par)
+	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
+		Watermarks: watermark.Strategy{Delay: time.Second}})
+	where := func(keep func(v int64) bool) dataflow.FilterFunc {
+		return func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
+			for i, v := range columnar.Int64Values(rec.Column(3)) {
+				if keep(v) {
+					sel = append(sel, int32(i))
+				}
+			}
+			return sel, nil
+		}
+	}
+	small := in.Filter("small", where(func(v int64) bool { return v < 30 }))
+	large := in.Filter("large", where(func(v int64) bool { return v >= 50 }))
+	g.RegularJoin("regular", par, small, large, dataflow.RegularJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
+		Kind: dataflow.LeftOuterJoin, TTL: 2 * time.Second, LeftTime: "ts", RightTime: "ts", LeftSchema: ckSchema, RightSchema: ckSchema}).
+		CollectCommitted("out1", par, out)
+	g.IntervalJoin("interval", par, small, large, dataflow.IntervalJoinSpec{LeftKeys: []string{"name"}, RightKeys: []string{"name"},
+		LeftTime: "ts", RightTime: "ts", Lower: -time.Second, Upper: 3 * time.Second, LeftSchema: ckSchema, RightSchema: ckSchema}).
+		CollectCommitted("out2", par, out)
+	return g
+}
+
 // foldRows renders committed batches as a sorted multiset of rows; a
 // retraction removes its row.
 func foldRows(t *testing.T, bs []dataflow.Batch) []string {
@@ -263,7 +293,7 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 		kind     string
 		par1, p2 int
 	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1},
-		{"buffer", 2, 1}, {"buffer", 2, 3}, {"buffer", 2, 4}} {
+		{"buffer", 2, 1}, {"buffer", 2, 3}, {"buffer", 2, 4}, {"join", 2, 1}, {"join", 2, 3}, {"join", 2, 4}} {
 		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
 			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
 
@@ -295,8 +325,8 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			if len(chk.State) == 0 {
 				t.Fatal("the checkpoint saved no operator state")
 			}
-			if tc.kind == "buffer" {
-				for _, node := range []string{"topn", "join"} {
+			if nodes := map[string][]string{"buffer": {"topn", "join"}, "join": {"regular", "interval"}}[tc.kind]; nodes != nil {
+				for _, node := range nodes {
 					if ns := chk.State[node]; ns == nil || len(ns.Operator) == 0 {
 						t.Fatalf("the checkpoint saved no state of %s: %v", node, slices.Sorted(maps.Keys(chk.State)))
 					}
@@ -456,14 +486,15 @@ func TestPeriodicCheckpoints(t *testing.T) {
 }
 
 // TestUnsupportedStateRefused: a job with an operator whose state cannot be
-// snapshotted yet (an interval join) gets no stored checkpoint — a clear
-// error instead of a checkpoint missing the join's buffers.
+// snapshotted yet (a lookup join) gets no stored checkpoint — a clear
+// error instead of a checkpoint missing the join's table.
 func TestUnsupportedStateRefused(t *testing.T) {
 	g := dataflow.NewGraph(2)
 	src := &gatedSource{sch: ckSchema, parts: ckData(9, 2, 6, 10), gate: 3}
 	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Watermarks: watermark.Strategy{Delay: time.Second}})
-	g.IntervalJoin("join", 2, in, in, dataflow.IntervalJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
-		LeftTime: "ts", RightTime: "ts", Lower: -time.Second, Upper: time.Second, LeftSchema: ckSchema, RightSchema: ckSchema}).Collect("out")
+	table := g.Source("table", dataflow.SourceSpec{Source: &gatedSource{sch: ckSchema, parts: ckData(10, 1, 2, 10), gate: -1}})
+	g.LookupJoin("join", 2, in, table, dataflow.LookupJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
+		LeftSchema: ckSchema, RightSchema: ckSchema}).Collect("out")
 	store := dataflow.NewMemoryCheckpointStore()
 	job, err := dataflow.NewJob(g, dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "u"}})
 	if err != nil {
@@ -481,7 +512,7 @@ func TestUnsupportedStateRefused(t *testing.T) {
 	waitRows(t, job, 2*3*10)
 	_, err = job.Checkpoint(ctx, false)
 	if !errors.Is(err, dataflow.ErrIncompatibleSnapshot) || !strings.Contains(err.Error(), "join#") {
-		t.Fatalf("checkpoint of a job with an interval join: %v, want an error naming the join", err)
+		t.Fatalf("checkpoint of a job with a lookup join: %v, want an error naming the join", err)
 	}
 	if names, _ := store.List(t.Context(), ""); len(names) != 0 {
 		t.Fatalf("a refused checkpoint left %q in the store", names)
