@@ -46,6 +46,8 @@ type lookupJoinOp struct {
 	ready   bool
 	pending []Batch
 	keyBuf  []byte
+	// tableRestored is set once a restore took the table from a blob.
+	tableRestored bool
 }
 
 func (o *lookupJoinOp) Open(tc *TaskContext) error {
@@ -93,6 +95,9 @@ func (o *lookupJoinOp) key(side int, rec arrow.RecordBatch, r int) (string, bool
 func (o *lookupJoinOp) ProcessBatch(ctx context.Context, input int, b Batch) error {
 	if b.Len() == 0 {
 		return nil
+	}
+	if err := o.drainRestored(ctx); err != nil {
+		return err
 	}
 	if !b.Rec.Schema().Equal(o.sides[input].schema) {
 		return fmt.Errorf("lookup join: input %d has schema %s, want %s", input, b.Rec.Schema(), o.sides[input].schema)
@@ -149,7 +154,7 @@ func (o *lookupJoinOp) probe(ctx context.Context, b Batch) error {
 
 func (o *lookupJoinOp) complete(ctx context.Context) error {
 	if o.ready {
-		return nil
+		return o.drainRestored(ctx)
 	}
 	o.ready = true
 	for _, b := range o.pending {
@@ -165,7 +170,7 @@ func (o *lookupJoinOp) ProcessWatermark(ctx context.Context, w watermark.Time) e
 	if w > watermark.MinTime {
 		return o.complete(ctx)
 	}
-	return nil
+	return o.drainRestored(ctx)
 }
 
 func (o *lookupJoinOp) Finish(ctx context.Context) error { return o.complete(ctx) }
