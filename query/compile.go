@@ -23,6 +23,9 @@ type RunOptions struct {
 	From, To time.Time
 	// Parallelism of every operator (default 2).
 	Parallelism int
+	// Durable, if set, runs the script's one SELECT as a durable job:
+	// checkpointed, and resumed from its latest checkpoint (durable.go).
+	Durable *Durable
 }
 
 // locatedError is a compile error at a place in the SQL: the compiler sees

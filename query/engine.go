@@ -78,6 +78,11 @@ func (e *Engine) Execute(ctx context.Context, script string, opts RunOptions, si
 	if err != nil {
 		return err
 	}
+	if opts.Durable != nil {
+		if err := checkDurable(stmts); err != nil {
+			return err
+		}
+	}
 	for i, st := range stmts {
 		if err := e.execute(ctx, i, st, opts, sink); err != nil {
 			return err
@@ -145,6 +150,12 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 	if sp, ok := p.(*sortPlan); ok {
 		sorter, p = sp, sp.input
 	}
+	if sorter != nil && opts.Durable != nil {
+		// The whole result waits in the folder, which no checkpoint saves:
+		// a resumed job would sort only what came after its checkpoint.
+		return unsupportedError{st.errorAt(sortLocation(n),
+			"ORDER BY and LIMIT in a durable job are not supported: the result they sort is not checkpointed")}
+	}
 	c := newCompiler(ctx, e, opts)
 	out, err := c.compile(p)
 	if err != nil {
@@ -178,7 +189,12 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 		rowsOut.Add(int64(b.Len()))
 		return sink.Rows(i, b)
 	})
-	job, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
+	var job *dataflow.Job
+	if opts.Durable != nil {
+		job, err = e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
+	} else {
+		job, err = dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
+	}
 	if err != nil {
 		return err
 	}
@@ -206,6 +222,13 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 	<-progressDone
 	if err != nil {
 		return err
+	}
+	if opts.Durable != nil {
+		// The job ran to its end: nothing is left to resume, and the same
+		// command runs it again from the start.
+		if err := opts.Durable.discard(ctx); err != nil {
+			return err
+		}
 	}
 	if fold != nil {
 		rec, err := fold.sorted(schema, sorter)

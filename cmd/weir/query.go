@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/weirdata/weir/query"
+	"github.com/weirdata/weir/storage"
 )
 
 // runQuery is "weir query": it runs SQL statements from the arguments or a
@@ -17,7 +19,8 @@ import (
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("query",
 		"weir query [--workspace DIR] [--mode backfill|live] [--from T] [--to T] [--for D]\n"+
-			"\t           [--format table|csv|jsonl] [-f FILE | 'SQL; SQL; ...']", stderr)
+			"\t           [--format table|csv|jsonl] [--job NAME [--checkpoint-interval D] [--restart]]\n"+
+			"\t           [-f FILE | 'SQL; SQL; ...']", stderr)
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	mode := fs.String("mode", "backfill", "query `MODE`: backfill (history in [from, to)) or live (history from --from on, then the live feed)")
 	from := fs.String("from", "", "start of the event-time range, an RFC 3339 timestamp `T`; live: read the history from T, then the\n"+
@@ -27,6 +30,10 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	format := fs.String("format", "table", "output `FORMAT`: table, csv or jsonl")
 	file := fs.String("f", "", "read SQL from `FILE` instead of the arguments")
 	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
+	jobName := fs.String("job", "", "run the statement as the durable job `NAME`: checkpointed under the workspace, and resumed\n"+
+		"from its latest checkpoint when the same command runs again after a crash")
+	interval := fs.Duration("checkpoint-interval", query.DefaultCheckpointInterval, "a durable job's checkpoint interval `D`")
+	restart := fs.Bool("restart", false, "discard the durable job's checkpoints and start it afresh")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +56,17 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*file == "") == (fs.NArg() == 0) {
 		return usagef(fs, "give SQL either with -f FILE or as an argument")
 	}
+	if *jobName == "" && (*restart || flagSet(fs, "checkpoint-interval")) {
+		return usagef(fs, "--restart and --checkpoint-interval need --job NAME")
+	}
+	if *jobName != "" {
+		if err := query.CheckJobName(*jobName); err != nil {
+			return usagef(fs, "--job: %v", err)
+		}
+		if *interval <= 0 {
+			return usagef(fs, "--checkpoint-interval must be positive")
+		}
+	}
 	sql := fs.Arg(0)
 	if *file != "" {
 		b, err := os.ReadFile(*file)
@@ -60,6 +78,11 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	eng, err := openEngine(ctx, *workspace)
 	if err != nil {
 		return err
+	}
+	if *jobName != "" {
+		if opts.Durable, err = openDurable(*workspace, *jobName, *interval, *restart, stderr); err != nil {
+			return err
+		}
 	}
 	if *runFor > 0 {
 		var cancel context.CancelFunc
@@ -75,6 +98,35 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = ferr
 	}
 	return err
+}
+
+// openDurable sets up a durable job: its checkpoints go to the workspace's
+// object store under checkpoints/ (storage.CheckpointPrefix), and its
+// resumption is announced on stderr.
+func openDurable(workspace, job string, interval time.Duration, restart bool, stderr io.Writer) (*query.Durable, error) {
+	if workspace == "" {
+		var err error
+		if workspace, err = defaultWorkspace(); err != nil {
+			return nil, err
+		}
+	}
+	local, err := storage.NewLocal(workspace)
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s: %w", workspace, err)
+	}
+	return &query.Durable{
+		Job: job, Store: storage.NewCheckpoints(local, ""), Interval: interval, Restart: restart,
+		Resumed: func(job string, id int64) {
+			_, _ = fmt.Fprintf(stderr, "resuming job %s from checkpoint %d\n", job, id)
+		},
+	}, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 var errRunFor = errors.New("--for elapsed")
