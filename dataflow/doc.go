@@ -42,7 +42,9 @@
 //     then tells the sinks to commit. (Chandy–Lamport, as Flink's
 //     asynchronous barrier snapshots.) Formats: snapshot_codec.go (the
 //     envelope), snapshot_slots.go (aggregates), window_buffer_snapshot.go
-//     (top-N and window join), checkpoint_store.go (the files).
+//     (top-N and window join), stream_join_snapshot.go (regular and
+//     interval joins), lookup_join_snapshot.go, checkpoint_store.go (the
+//     files).
 //   - Restore: JobOptions.Restore (LatestCheckpoint skips a corrupt or
 //     partial latest checkpoint for the previous complete one) rewinds the
 //     sources to the recorded positions and gives subtask s of p the key
