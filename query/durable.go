@@ -31,9 +31,9 @@ import (
 // another parallelism (the graph's text names it; dataflow redistributes
 // key groups).
 //
-// Output is at-least-once: rows printed after the restored checkpoint and
-// before the crash are printed again. Exactly-once output goes through a
-// sink that commits on checkpoints (INSERT INTO, issue #6).
+// Printed output is at-least-once: rows printed after the restored
+// checkpoint and before the crash are printed again. A durable INSERT INTO
+// is exactly-once: its sink commits on checkpoints (insert.go).
 type Durable struct {
 	// Job names the job: letters, digits, '_', '-' and '.'.
 	Job   string
@@ -234,8 +234,8 @@ func checkDurable(stmts []Statement) error {
 		return fmt.Errorf("a durable job runs one statement; the script has %d", len(stmts))
 	}
 	st := stmts[0]
-	if st.Node == nil || st.Node.GetSelectStmt() == nil {
-		return fmt.Errorf("a durable job runs a SELECT, not %s", strings.ToUpper(strings.SplitN(st.SQL()+" ", " ", 2)[0]))
+	if st.Node == nil || (st.Node.GetSelectStmt() == nil && st.Node.GetInsertStmt() == nil) {
+		return fmt.Errorf("a durable job runs a SELECT or an INSERT, not %s", strings.ToUpper(strings.SplitN(st.SQL()+" ", " ", 2)[0]))
 	}
 	return nil
 }

@@ -21,6 +21,30 @@ import (
 	"github.com/weirdata/weir/storage"
 )
 
+// Durable INSERT (weir query --job): exactly-once by two-phase commit on
+// checkpoints. The sink is a dataflow.CheckpointListener; its files are
+// staged under a prefix of the table's location that readers skip (names
+// beginning with "_", not ending in .parquet):
+//
+//	<loc>/_staging/<job>/_part-<run>-<subtask>-<seq>.parquet.staged
+//	<loc>/_staging/<job>/_chk-<id, 20 digits>-<run>-<subtask>.json
+//	    {"checkpoint": id, "files": [{"staged": key, "key": key, "rows": n}]}
+//	<loc>/part-<run>-<subtask>-<seq>.parquet   (published)
+//
+// On barrier n a subtask finishes its open files as staged objects and
+// then writes its manifest for n (a staged file without a manifest is
+// garbage). CommitCheckpoint(n) publishes every manifest of the subtask up
+// to n: each file is copied to its published key if that key is absent,
+// then the staged files and the manifest are deleted — each step can be
+// replayed, so a commit repeated after a crash publishes nothing twice.
+// RecoverCheckpoint(m), before the tasks of a restarted job open, does the
+// same for every manifest ≤ m left under the job's prefix and deletes
+// everything else there (manifests > m, unnamed staged files); a fresh
+// start (m = 0) so clears what a crashed attempt staged. Copying rather
+// than renaming is what object stores offer; the rejected alternative,
+// keeping open multipart uploads as the staged state, does not survive
+// the local store's process and cannot be listed on recovery.
+
 // insert runs INSERT INTO t SELECT …: the query's result is appended to
 // t's history as new Parquet files, written by a sink operator per
 // subtask.
@@ -32,12 +56,6 @@ import (
 // them. So a failed INSERT leaves nothing behind, and no reader ever sees a
 // half-written file; a commit that fails midway (a store error between two
 // files) can leave some files of the statement visible, each whole.
-//
-// TODO(#6): exactly-once across checkpoints. The sink will Precommit on
-// each checkpoint barrier (adding the pending file keys to its snapshot)
-// and Commit when the coordinator reports the checkpoint complete; on
-// recovery, files pending in the restored checkpoint are committed and
-// others aborted. That is also what a live (unbounded) INSERT needs.
 func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, opts RunOptions) (int64, error) {
 	if ins.Relation == nil {
 		return 0, st.errorAt(-1, "INSERT without a table")
@@ -118,6 +136,9 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 		return 0, st.unsupportedAt(relLoc, "INSERT from a live feed (it needs exactly-once checkpoints); run it as a backfill")
 	}
 	ins2 := &insertion{ctx: ctx, store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
+	if opts.Durable != nil {
+		return e.insertDurable(ctx, st, c, out, t, ins2, opts)
+	}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &insertSink{in: ins2} })
 	job, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
 	if err != nil {
@@ -131,6 +152,30 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 		return 0, fmt.Errorf("INSERT INTO %s: %w", t.Name, err)
 	}
 	return ins2.rows.Load(), nil
+}
+
+// insertDurable runs an INSERT as a durable job whose sink commits on
+// checkpoints.
+func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, out dataflow.Stream, t *TableDef, in *insertion, opts RunOptions) (int64, error) {
+	in.staging = in.opts.Prefix
+	if in.staging != "" && !strings.HasSuffix(in.staging, "/") {
+		in.staging += "/"
+	}
+	in.staging += "_staging/" + opts.Durable.Job + "/"
+	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &durableInsertSink{insertSink: insertSink{in: in}} })
+	job, err := e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
+	if err != nil {
+		return 0, err
+	}
+	if err := job.Run(ctx); err != nil {
+		return 0, err
+	}
+	// The job ran to its end and its final commit published everything:
+	// the same command inserts again from the start.
+	if err := opts.Durable.discard(ctx); err != nil {
+		return 0, err
+	}
+	return in.rows.Load(), nil
 }
 
 // historyLocation opens the store of a table's history for writing: a
@@ -198,6 +243,9 @@ type insertion struct {
 	runID  string
 	opts   parquet.WriterOptions
 	rows   atomic.Int64
+	// staging is the durable sink's prefix (durable INSERT only).
+	staging   string
+	recoverMu sync.Mutex
 
 	mu      sync.Mutex
 	writers []*parquet.Writer // precommitted, waiting for the job to succeed

@@ -58,6 +58,11 @@ type WriterOptions struct {
 	// Lineage appends the columns _split (string) and _position (int64) to
 	// the files; batches are then written with WriteLineage (DESIGN §4).
 	Lineage bool
+	// Staged names files _part-<ID>-<seq>.parquet.staged: objects a reader
+	// of the location skips (a leading "_" is hidden, and the name does not
+	// end in .parquet), for a sink that commits them durably before it
+	// publishes them under their final name (query's INSERT on checkpoints).
+	Staged bool
 }
 
 // File is a file a Writer committed.
@@ -331,7 +336,11 @@ func (w *Writer) file(ctx context.Context, dir string) (*openFile, error) {
 	if f := w.open[dir]; f != nil {
 		return f, nil
 	}
-	key := w.opts.Prefix + dir + fmt.Sprintf("part-%s-%06d.parquet", w.opts.ID, w.seq)
+	name := fmt.Sprintf("part-%s-%06d.parquet", w.opts.ID, w.seq)
+	if w.opts.Staged {
+		name = "_" + name + ".staged"
+	}
+	key := w.opts.Prefix + dir + name
 	sw, err := w.store.Create(ctx, key, storage.CreateOptions{IfAbsent: true})
 	if err != nil {
 		return nil, fmt.Errorf("parquet writer: %w", err)
@@ -371,10 +380,6 @@ func (w *Writer) Precommit(ctx context.Context) error {
 			return w.fail(ctx, err)
 		}
 	}
-	// TODO(#6): exactly-once sinks call Precommit on the checkpoint barrier
-	// and Commit when the coordinator says the checkpoint completed; the
-	// pending keys then go into the checkpoint, so that recovery commits
-	// (or aborts) them.
 	return nil
 }
 
