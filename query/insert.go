@@ -199,9 +199,10 @@ func historyLocation(ctx context.Context, t *TableDef) (storage.Store, string, e
 }
 
 // declaredSchema is the schema of a table's declared columns when its
-// history location holds no files yet (CREATE TABLE t (cols) WITH
+// history location holds no data files yet (CREATE TABLE t (cols) WITH
 // (history = …) before the first INSERT): there is no data to infer from
-// or check against.
+// or check against. Hidden objects (parquet.Hidden: a durable INSERT's
+// staged files and manifests) are not data.
 func (e *Engine) declaredSchema(ctx context.Context, t *TableDef) (*arrow.Schema, bool) {
 	if len(t.Columns) == 0 || t.History == "" {
 		return nil, false
@@ -210,8 +211,14 @@ func (e *Engine) declaredSchema(ctx context.Context, t *TableDef) (*arrow.Schema
 	if err != nil {
 		return nil, false
 	}
-	if files, err := storage.Glob(ctx, st, pattern); err != nil || len(files) > 0 {
+	files, err := storage.Glob(ctx, st, pattern)
+	if err != nil {
 		return nil, false
+	}
+	for _, f := range files {
+		if !parquet.Hidden(f.Key) {
+			return nil, false
+		}
 	}
 	fields := make([]arrow.Field, len(t.Columns))
 	for i, c := range t.Columns {

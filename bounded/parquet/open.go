@@ -27,11 +27,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 	}
 	files := infos[:0]
 	for _, f := range infos {
-		base := path.Base(f.Key)
-		if strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") {
-			continue
+		if !Hidden(f.Key) {
+			files = append(files, f)
 		}
-		files = append(files, f)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("parquet: no files match %s", rawURL)
@@ -42,4 +40,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 		}
 	}
 	return New(ctx, st, files, opts)
+}
+
+// Hidden reports whether Open leaves the object key out: its name starts
+// with "_" or "." (Hadoop's _SUCCESS and .crc files, and the staged files
+// and manifests of weir's own exactly-once writers).
+func Hidden(key string) bool {
+	base := path.Base(key)
+	return strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".")
 }
