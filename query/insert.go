@@ -162,6 +162,20 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 		in.staging += "/"
 	}
 	in.staging += "_staging/" + opts.Durable.Job + "/"
+	// A previous attempt that ran to its end but died before it had
+	// published everything left its completion record: finish that job,
+	// and do not run it again (its rows are all in the staged files).
+	if done, err := in.completed(ctx); err != nil {
+		return 0, err
+	} else if done {
+		if err := in.complete(ctx, opts.Durable); err != nil {
+			return 0, err
+		}
+		e.Logger.Info("durable INSERT: finished publishing a job that had run to its end", "job", opts.Durable.Job, "table", t.Name)
+		if !opts.Durable.Restart {
+			return in.rows.Load(), nil
+		}
+	}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &durableInsertSink{insertSink: insertSink{in: in}} })
 	job, err := e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
 	if err != nil {
@@ -170,9 +184,17 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 	if err := job.Run(ctx); err != nil {
 		return 0, err
 	}
-	// The job ran to its end and its final commit published everything:
-	// the same command inserts again from the start.
-	if err := opts.Durable.discard(ctx); err != nil {
+	// The job ran to its end. Its sinks left their last files staged (a
+	// final commit publishes nothing in a durable INSERT): record that the
+	// job is complete, then publish, then forget the job, the record last.
+	// A crash before the record resumes from the last checkpoint, which
+	// discards those staged files and produces their rows again; a crash
+	// after it is finished by the next run (above). Either way each row is
+	// published once.
+	if err := in.markCompleted(ctx); err != nil {
+		return 0, err
+	}
+	if err := in.complete(ctx, opts.Durable); err != nil {
 		return 0, err
 	}
 	return in.rows.Load(), nil

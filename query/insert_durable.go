@@ -257,9 +257,14 @@ func (o *durableInsertSink) PrecommitCheckpoint(ctx context.Context, id int64) e
 }
 
 // CommitCheckpoint publishes what the subtask staged up to id, in
-// checkpoint order. The lock is held throughout, so that the job's final
-// commit never races a commit of the coordinator over one manifest.
+// checkpoint order. The lock is held throughout, so that two commits never
+// race over one manifest. The job's final commit (FinalCheckpoint)
+// publishes nothing: no checkpoint records that the job ended, so
+// insertDurable first writes a completion record and then publishes.
 func (o *durableInsertSink) CommitCheckpoint(ctx context.Context, id int64) error {
+	if id == dataflow.FinalCheckpoint {
+		return nil
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for len(o.manifests) > 0 && o.manifests[0].id <= id {
@@ -275,4 +280,59 @@ func (o *durableInsertSink) CommitCheckpoint(ctx context.Context, id int64) erro
 // recoverStaging); every subtask calls it, the first one does the work.
 func (o *durableInsertSink) RecoverCheckpoint(ctx context.Context, id int64) error {
 	return o.in.recoverStaging(ctx, id)
+}
+
+// completedKey is the completion record of a durable INSERT that ran to its
+// end: written before its last files are published, deleted last. Its name
+// is no manifest's (manifestID ignores it) and hidden from readers.
+func (in *insertion) completedKey() string { return in.staging + "_completed" }
+
+func (in *insertion) markCompleted(ctx context.Context) error {
+	if err := storage.Put(ctx, in.store, in.completedKey(), []byte("{}\n"), storage.CreateOptions{}); err != nil {
+		return fmt.Errorf("record the job's completion: %w", err)
+	}
+	return nil
+}
+
+// completed reports whether an attempt of the job ran to its end.
+func (in *insertion) completed(ctx context.Context) (bool, error) {
+	_, err := in.store.Stat(ctx, in.completedKey())
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("read the job's completion record: %w", err)
+}
+
+// complete finishes a job that ran to its end: it publishes every staged
+// manifest, forgets the job's checkpoints, removes what is left of the
+// staging and, last, the completion record. Each step can be replayed.
+func (in *insertion) complete(ctx context.Context, d *Durable) error {
+	infos, err := in.store.List(ctx, in.staging)
+	if err != nil {
+		return fmt.Errorf("list staging %s: %w", in.staging, err)
+	}
+	for _, info := range infos {
+		if _, ok := manifestID(info.Key); ok {
+			if err := in.publish(ctx, info.Key); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.discard(ctx); err != nil {
+		return err
+	}
+	if infos, err = in.store.List(ctx, in.staging); err != nil {
+		return fmt.Errorf("list staging %s: %w", in.staging, err)
+	}
+	for _, info := range infos {
+		if info.Key != in.completedKey() {
+			if err := in.store.Delete(ctx, info.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return in.store.Delete(ctx, in.completedKey())
 }

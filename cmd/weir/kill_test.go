@@ -38,16 +38,6 @@ func TestKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the kill test builds weir and runs it many times")
 	}
-	// Known bug (issue 6): the end of a durable INSERT is not recorded
-	// durably. Run.Job publishes the final staged files (FinalCheckpoint)
-	// and only then does insertDurable delete the job's checkpoints, so a
-	// SIGKILL between the two, or after them and before exit 0, makes the
-	// re-run insert rows again (duplicates; about 1 run in 3 here). The fix
-	// is a completion record written before, or atomically with, the final
-	// publish, kept until --restart. Until then this test runs on request.
-	if os.Getenv("WEIR_KILL_TEST") == "" {
-		t.Skip("known bug: a kill after a durable INSERT's final publish repeats rows; set WEIR_KILL_TEST=1 to run")
-	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("WEIR_KILL_SEED"); s != "" {
 		var err error
