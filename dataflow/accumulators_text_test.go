@@ -1,7 +1,6 @@
 package dataflow
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -218,11 +217,7 @@ func TestTextMinMaxSnapshotRoundTrip(t *testing.T) {
 		}
 		blobs, want := run(nil)
 		again, got := run(blobs)
-		for kg, b := range blobs {
-			if !bytes.Equal(again[kg], b) {
-				t.Errorf("%s: key group %d: the snapshot of the restored operator differs", name, kg)
-			}
-		}
+		sameSnapshot(t, name, again, blobs)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: restored operator answers\n%v\nwant\n%v", name, got, want)
 		}

@@ -81,15 +81,7 @@ func TestLookupJoinSnapshotRoundTrip(t *testing.T) {
 					t.Fatalf("restore key group %d: %v", kg, err)
 				}
 			}
-			again, err := op.SnapshotKeyGroups(ctx, Barrier{ID: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for kg, b := range blobs {
-				if !bytes.Equal(again[kg], b) {
-					t.Fatalf("key group %d: the snapshot of the restored operator differs", kg)
-				}
-			}
+			sameSnapshot(t, "lookup join", resnapshot(t, op), blobs)
 			origOut := &recordingOutput{}
 			orig.TC.Out = origOut
 			for _, o := range []*lookupJoinOp{orig, op} {

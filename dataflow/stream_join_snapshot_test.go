@@ -132,18 +132,7 @@ func TestStreamJoinSnapshotRoundTrip(t *testing.T) {
 			orig, blobs := sjSnapshot(t, name)
 			out := &recordingOutput{}
 			op := sjRestore(t, name, out, blobs)
-			again, err := op.SnapshotKeyGroups(context.Background(), Barrier{ID: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(again) != len(blobs) {
-				t.Fatalf("%d key groups after a restore, want %d", len(again), len(blobs))
-			}
-			for kg, b := range blobs {
-				if !bytes.Equal(again[kg], b) {
-					t.Errorf("key group %d: the snapshot of the restored operator differs", kg)
-				}
-			}
+			sameSnapshot(t, name, resnapshot(t, op), blobs)
 			origOut := &recordingOutput{}
 			orig.TC.Out = origOut
 			for _, o := range []*streamJoinOp{orig, op} {

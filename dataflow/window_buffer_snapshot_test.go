@@ -201,18 +201,7 @@ func TestWindowBufferSnapshotRoundTrip(t *testing.T) {
 			orig, blobs := bufSnapshot(t, name)
 			out := &recordingOutput{}
 			op := restoreOp(t, name, out, blobs)
-			again, err := op.SnapshotKeyGroups(context.Background(), Barrier{ID: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(again) != len(blobs) {
-				t.Fatalf("%d key groups after a restore, want %d", len(again), len(blobs))
-			}
-			for kg, b := range blobs {
-				if !bytes.Equal(again[kg], b) {
-					t.Errorf("key group %d: the snapshot of the restored operator differs", kg)
-				}
-			}
+			sameSnapshot(t, name, resnapshot(t, op), blobs)
 			origOut := &recordingOutput{}
 			orig.(interface{ taskContext() *TaskContext }).taskContext().Out = origOut
 			late := bufBatch(3, 6, 0) // rows of the fired window [0, 2) and open ones
