@@ -119,6 +119,7 @@ func (j *Job) Run(ctx context.Context) error {
 		t.lastBarrier = firstID
 	}
 	j.coord = newCoordinator(len(tasks), firstID)
+	j.coord.run, j.coord.cancel = ctx, cancel
 	close(j.ready)
 	if j.opts.Checkpoints.Interval > 0 {
 		var periodic sync.WaitGroup
@@ -156,7 +157,11 @@ func (j *Job) Run(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	// Every input ended: what the sinks staged at their end is final.
+	// Every input ended: what the sinks staged at their end is final —
+	// unless a stop-with-savepoint is under way, whose commit is the last.
+	if err := j.coord.end(); err != nil {
+		return err
+	}
 	for _, l := range j.listeners {
 		if err := l.CommitCheckpoint(ctx, FinalCheckpoint); err != nil {
 			return fmt.Errorf("final commit: %w", err)
