@@ -304,6 +304,7 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 	// Sources: enumerate splits and assign them round-robin.
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	known := map[string]bool{} // every source's split IDs
 	for _, n := range g.nodes {
 		if n.source == nil {
 			continue
@@ -311,6 +312,9 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 		splits, err := n.source.Source.Splits(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %q: splits: %w", n.Name, err)
+		}
+		for _, sp := range splits {
+			known[sp.ID()] = true
 		}
 		start := n.source.Start
 		if j.opts.Restore != nil {
@@ -333,6 +337,9 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 			t.src = r
 			j.sources = append(j.sources, r)
 		}
+	}
+	if err := checkSplitsKnown(j.opts.Restore, known); err != nil {
+		return nil, nil, err
 	}
 	return tasks, gates, nil
 }

@@ -172,3 +172,29 @@ func (r *relocatedStore) Get(ctx context.Context, name string) ([]byte, error) {
 	}
 	return r.CheckpointStore.Get(ctx, r.to+rest)
 }
+
+// checkSplitsKnown refuses to restore chk into a job whose sources lack a
+// split that chk had begun and not finished: its rest would be lost, or
+// read again under another split's ID on top of the restored state (a
+// source whose splits follow the parallelism, restored at another one).
+// New splits are fine (files added to a directory are read from their
+// start), and so are missing splits the checkpoint had finished.
+func checkSplitsKnown(chk *Checkpoint, known map[string]bool) error {
+	if chk == nil {
+		return nil
+	}
+	var missing []string
+	for _, id := range sortedMapKeys(chk.Splits) {
+		if st := chk.Splits[id]; !known[id] && !st.Done && st.Position != 0 {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if len(missing) > 3 {
+		missing = append(missing[:3], fmt.Sprintf("and %d more", len(missing)-3))
+	}
+	return fmt.Errorf("%w: checkpoint %d was taken reading splits the job's sources do not have now (%s): their sources changed, or split their input by the parallelism",
+		ErrIncompatibleSnapshot, chk.ID, strings.Join(missing, ", "))
+}

@@ -352,3 +352,36 @@ func TestStopWithSavepointJobEnds(t *testing.T) {
 		t.Fatalf("resumed: %d rows, want %d\n%s", len(got), len(want), rowDiff(want, got))
 	}
 }
+
+// TestRestoreRefusesChangedSplits: a checkpoint taken reading splits the
+// restored job's source does not have (a source that splits its input by
+// the parallelism, restored at another) is refused: their rest would be
+// lost, or read again on top of the restored state. New splits are fine.
+func TestRestoreRefusesChangedSplits(t *testing.T) {
+	data := ckData(14, 2, 10, 20)
+	chks := dataflow.NewMemoryCheckpointStore()
+	o := stopRun(t, data, 3, dataflow.NewCommitCollector(), chks, dataflow.NewMemoryCheckpointStore(), false)
+	if o.stopErr != nil {
+		t.Fatal(o.stopErr)
+	}
+	for _, tc := range []struct {
+		src  *gatedSource
+		want string
+	}{
+		{&gatedSource{sch: ckSchema, parts: data, gate: -1, prefix: "other-"}, "(part-0, part-1)"},
+		{&gatedSource{sch: ckSchema, parts: data[:1], gate: -1}, "(part-1)"},
+		{&gatedSource{sch: ckSchema, parts: append(slices.Clone(data), data[0]), gate: -1}, ""}, // a new split
+	} {
+		job, err := dataflow.NewJob(ckGraph(tc.src, 2, dataflow.NewCommitCollector(), "tumble"), dataflow.JobOptions{Logger: quietLogger(), Restore: o.chk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = job.Run(t.Context())
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("restore with a new split: %v", err)
+		case tc.want != "" && (!errors.Is(err, dataflow.ErrIncompatibleSnapshot) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("restore into other splits: %v, want ErrIncompatibleSnapshot naming %s", err, tc.want)
+		}
+	}
+}

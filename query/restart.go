@@ -90,9 +90,10 @@ func (p RestartPolicy) backoff(n int, u float64) time.Duration {
 // Restart describes one restart of a durable job, for Durable.Restarted.
 type Restart struct {
 	Job string
-	// Restart counts the restarts within the policy's window, this one
+	// Restart counts the restarts within the policy's Window, this one
 	// included; Max is the most the policy allows there.
 	Restart, Max int
+	Window       time.Duration
 	// Attempt is the run's attempt that failed (1: the first).
 	Attempt int
 	// Err is the failure.
@@ -174,7 +175,7 @@ func (e *Engine) runDurable(ctx context.Context, st Statement, g *dataflow.Graph
 				if d.FromSavepoint != nil && chk == d.FromSavepoint.Checkpoint {
 					advice = "resume it with the weir version that wrote it, or start the job without it"
 				}
-				err = fmt.Errorf("durable job %q: %s %d holds operator state of another format than this query's operators (%w); %s",
+				err = fmt.Errorf("durable job %q: %s %d cannot be restored into this query's job (%w); %s",
 					d.Job, snapshotKind(chk), chk.ID, err, advice)
 			}
 		}
@@ -193,7 +194,7 @@ func (e *Engine) runDurable(ctx context.Context, st Statement, g *dataflow.Graph
 			return fmt.Errorf("durable job %q: giving up after %d attempts (%d restarts within %v, the most its restart policy allows); last error: %w",
 				d.Job, n, restarts, p.Window, err)
 		}
-		ev := Restart{Job: d.Job, Restart: restarts, Max: r.policy.MaxRestarts, Attempt: n, Err: err, Backoff: backoff}
+		ev := Restart{Job: d.Job, Restart: restarts, Max: r.policy.MaxRestarts, Window: r.policy.Window, Attempt: n, Err: err, Backoff: backoff}
 		if d.Restarted != nil {
 			d.Restarted(ev)
 		} else {
