@@ -59,6 +59,9 @@ type Progress struct {
 	// those row groups' rows. All three are 0 for a query that reads no
 	// Parquet (a live feed).
 	BytesRead, BytesTotal, RowsTotal int64
+	// Checkpoint holds the checkpoint figures of a durable run (zero
+	// otherwise).
+	Checkpoint dataflow.CheckpointStats
 }
 
 // Done ends a statement.
@@ -265,7 +268,7 @@ func sortLocation(n *pg.Node) int32 {
 }
 
 func (e *Engine) progress(job *dataflow.Job, c *compiler, rowsOut int64) Progress {
-	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime}
+	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime, Checkpoint: job.CheckpointStats()}
 	for _, pp := range c.parquet {
 		p.BytesRead += pp.BytesRead.Load()
 		p.BytesTotal += pp.BytesTotal.Load()
