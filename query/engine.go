@@ -169,7 +169,11 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			"ORDER BY and LIMIT over a live feed are not supported: they need the whole result (use a backfill, or top-N per window)")}
 	}
 	schema := p.Schema()
-	if err := sink.Schema(i, schema); err != nil {
+	visible := schema // without the sort's hidden columns
+	if sorter != nil {
+		visible = sorter.Schema()
+	}
+	if err := sink.Schema(i, visible); err != nil {
 		return err
 	}
 	var rowsOut atomic.Int64
@@ -237,6 +241,9 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 		rec, err := fold.sorted(schema, sorter)
 		if err != nil {
 			return err
+		}
+		if sorter.hidden > 0 {
+			rec = array.NewRecordBatch(visible, rec.Columns()[:visible.NumFields()], rec.NumRows())
 		}
 		if rec.NumRows() > 0 {
 			rowsOut.Add(rec.NumRows())
