@@ -327,7 +327,7 @@ func (p *sortPlan) Schema() *arrow.Schema {
 	md := s.Metadata()
 	return arrow.NewSchema(s.Fields()[:s.NumFields()-p.hidden], &md)
 }
-func (p *sortPlan) Inputs() []Plan        { return []Plan{p.input} }
+func (p *sortPlan) Inputs() []Plan { return []Plan{p.input} }
 func (p *sortPlan) describe() string {
 	var parts []string
 	for _, k := range p.keys {
