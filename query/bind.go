@@ -547,10 +547,8 @@ func (b *stmtBinder) bindOrderLimit(sel *pg.SelectStmt, p Plan) (Plan, error) {
 				return nil, b.stmt.errorAt(c.Location, "ORDER BY position %d is not in select list", k)
 			}
 			key.col = k - 1
-		} else if k := selectListMatch(sel, sb.Node); k >= 0 {
-			key.col = k
 		} else {
-			e, err := BindExpr(b.stmt.Text, sb.Node, out)
+			e, err := BindExpr(b.stmt.Text, selectListSubstitute(sel, sb.Node, schemaNames(p.Schema())), out)
 			if err != nil {
 				if containsAggregate(sb.Node.ProtoReflect()) {
 					return nil, b.stmt.errorAt(loc32(sb.Node), "ORDER BY an aggregate that is not in the select list is not supported: add it to the select list")

@@ -13,40 +13,87 @@ import (
 //
 // A key written as one of the select list's expressions — `ORDER BY
 // count(*)` after `SELECT auction, count(*) …` — is that output column, as
-// in Postgres: the parse trees are compared with their positions left out.
+// in Postgres, and so is such an expression inside a key (`ORDER BY
+// -count(*)`): the parse trees are compared with their positions left out.
 // Any other key must be an expression of the output columns (`ORDER BY
 // -n`, `ORDER BY lower(name)`): it is computed as a hidden column after
 // the select list, sorted on, and dropped (sortPlan.hidden). Postgres also
 // takes input columns and aggregates missing from the select list; those
 // are refused, with the fix (add it to the select list) in the message.
 
-// selectListMatch returns the output column of the select list's
-// expression that is written as key, or −1. Only a plain select list
-// qualifies (no set operation, no *), where output column i is target i.
-func selectListMatch(sel *pg.SelectStmt, key *pg.Node) int {
-	if sel.Op != pg.SetOperation_SETOP_NONE {
-		return -1
+// selectListSubstitute returns key with every subexpression written as
+// one of the select list's expressions replaced by a reference to that
+// output column (named names[i]), so that `ORDER BY count(*)` and `ORDER
+// BY -count(*)` bind over the output columns. Only a plain select list
+// qualifies (no set operation, no *), where output column i is target i;
+// otherwise key is returned as it is.
+func selectListSubstitute(sel *pg.SelectStmt, key *pg.Node, names []string) *pg.Node {
+	if sel.Op != pg.SetOperation_SETOP_NONE || len(sel.TargetList) != len(names) {
+		return key
 	}
-	for _, t := range sel.TargetList {
+	targets := make([]proto.Message, len(sel.TargetList))
+	for i, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil || rt.Val == nil {
-			return -1
+			return key
 		}
 		if cr := rt.Val.GetColumnRef(); cr != nil {
 			for _, f := range cr.Fields {
 				if f.GetAStar() != nil {
-					return -1
+					return key
 				}
 			}
 		}
+		targets[i] = withoutLocations(rt.Val)
 	}
-	want := withoutLocations(key)
-	for i, t := range sel.TargetList {
-		if proto.Equal(want, withoutLocations(t.GetResTarget().Val)) {
-			return i
+	match := func(n *pg.Node) *pg.Node {
+		want := withoutLocations(n)
+		for i, t := range targets {
+			if proto.Equal(want, t) {
+				return pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(names[i])}, loc32(n))
+			}
 		}
+		return nil
 	}
-	return -1
+	if r := match(key); r != nil {
+		return r
+	}
+	c := proto.Clone(key).(*pg.Node)
+	substituteNodes(c.ProtoReflect(), match)
+	return c
+}
+
+// substituteNodes replaces, below m, every Node for which match returns a
+// replacement, not descending into subqueries or into what it replaced.
+func substituteNodes(m protoreflect.Message, match func(*pg.Node) *pg.Node) {
+	if _, ok := m.Interface().(*pg.SubLink); ok {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap() || fd.Message() == nil:
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				if n, ok := l.Get(i).Message().Interface().(*pg.Node); ok {
+					if r := match(n); r != nil {
+						l.Set(i, protoreflect.ValueOfMessage(r.ProtoReflect()))
+						continue
+					}
+				}
+				substituteNodes(l.Get(i).Message(), match)
+			}
+		default:
+			if n, ok := v.Message().Interface().(*pg.Node); ok {
+				if r := match(n); r != nil {
+					m.Set(fd, protoreflect.ValueOfMessage(r.ProtoReflect()))
+					return true
+				}
+			}
+			substituteNodes(v.Message(), match)
+		}
+		return true
+	})
 }
 
 // withoutLocations returns a copy of n with every location field cleared,
