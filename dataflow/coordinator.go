@@ -35,6 +35,8 @@ type coordinator struct {
 }
 
 type pendingCheckpoint struct {
+	start       time.Time
+	align       time.Duration // the longest alignment of a task
 	acked       map[int]bool
 	splits      map[string]SplitState
 	snaps       []subtaskSnapshot
@@ -61,7 +63,7 @@ func (c *coordinator) start(stop bool) (int64, *pendingCheckpoint, error) {
 		c.stopping = true
 	}
 	c.nextID++
-	p := &pendingCheckpoint{acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
+	p := &pendingCheckpoint{start: time.Now(), acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
 	for k, v := range c.ended {
 		p.splits[k] = v
 	}
@@ -103,11 +105,12 @@ func (c *coordinator) abort(id int64) {
 	delete(c.pending, id)
 }
 
-func (c *coordinator) ack(id int64, task int, snaps []subtaskSnapshot, unsupported []string) {
+func (c *coordinator) ack(id int64, task int, snaps []subtaskSnapshot, unsupported []string, align time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p, ok := c.pending[id]; ok {
 		p.acked[task] = true
+		p.align = max(p.align, align)
 		p.snaps = append(p.snaps, snaps...)
 		p.unsupported = append(p.unsupported, unsupported...)
 		c.check(id, p)
@@ -184,29 +187,38 @@ type CheckpointOptions struct {
 // the state and then the metadata, keeps the last Retained checkpoints and
 // tells the sinks to commit. The tasks do not wait for the upload: they go on
 // as soon as their copy of the state is taken. A savepoint is the same
-// snapshot, marked as one.
+// snapshot, marked as one. Its outcome is counted in CheckpointStats.
 func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, error) {
-	chk, snaps, err := j.snapshot(ctx, savepoint, false)
-	if err != nil {
-		return nil, err
+	chk, p, err := j.checkpoint(ctx, savepoint)
+	if p != nil {
+		j.chkStats.record(chk, err, p.start, p.align)
 	}
-	co := j.opts.Checkpoints
-	if co.Store != nil {
-		if err := j.storeCheckpoint(ctx, chk, snaps); err != nil {
-			return nil, err
+	return chk, err
+}
+
+// checkpoint takes the checkpoint; p is nil when none was started.
+func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pendingCheckpoint, error) {
+	chk, p, err := j.snapshot(ctx, savepoint, false)
+	if err != nil {
+		return nil, p, err
+	}
+	if j.opts.Checkpoints.Store != nil {
+		if err := j.storeCheckpoint(ctx, chk, p.snaps); err != nil {
+			return nil, p, err
 		}
 	}
 	if err := j.commit(ctx, chk.ID); err != nil {
-		return chk, err
+		return chk, p, err
 	}
-	return chk, nil
+	return chk, p, nil
 }
 
 // snapshot injects the barrier of a new checkpoint at every source subtask
 // and waits until every task has aligned, snapshotted and forwarded it (or
-// finished); it returns the checkpoint in memory with the subtasks'
-// snapshots. stop begins a stop-with-savepoint (coordinator.start).
-func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint, _ []subtaskSnapshot, err error) {
+// finished); it returns the checkpoint in memory, and its pending record
+// with the subtasks' snapshots (nil when none was started). stop begins a
+// stop-with-savepoint (coordinator.start).
+func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint, _ *pendingCheckpoint, err error) {
 	select {
 	case <-j.ready:
 	case <-ctx.Done():
@@ -237,17 +249,17 @@ func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint
 		case r.barriers <- b:
 		case <-ctx.Done():
 			j.coord.abort(id)
-			return nil, nil, context.Cause(ctx)
+			return nil, p, context.Cause(ctx)
 		default:
 			j.coord.abort(id)
-			return nil, nil, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
+			return nil, p, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
 		}
 	}
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		j.coord.abort(id)
-		return nil, nil, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
+		return nil, p, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
 	case <-j.coord.run.Done():
 		// The job ended: a checkpoint every task acknowledged or finished
 		// for is complete all the same; one a failing task left is not.
@@ -255,7 +267,7 @@ func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint
 		case <-p.done:
 		default:
 			j.coord.abort(id)
-			return nil, nil, fmt.Errorf("checkpoint %d: the job ended before it completed: %w", id, context.Cause(j.coord.run))
+			return nil, p, fmt.Errorf("checkpoint %d: the job ended before it completed: %w", id, context.Cause(j.coord.run))
 		}
 	}
 	chk := &Checkpoint{ID: id, Savepoint: savepoint, Splits: p.splits, MaxParallelism: j.g.MaxParallelism,
@@ -270,7 +282,7 @@ func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint
 			ns.add(e.kind, e.kg, e.blob)
 		}
 	}
-	return chk, p.snaps, nil
+	return chk, p, nil
 }
 
 // storeCheckpoint writes chk to the job's checkpoint store (state, then

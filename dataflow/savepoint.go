@@ -90,12 +90,17 @@ func (j *Job) StopWithSavepoint(ctx context.Context, opts SavepointOptions) (*Ch
 			return nil, "", fmt.Errorf("stop with savepoint: attachment name %q: one path segment, not beginning with '_'", name)
 		}
 	}
-	chk, snaps, err := j.snapshot(ctx, true, true)
+	chk, p, err := j.snapshot(ctx, true, true)
 	if err != nil {
+		if p != nil {
+			j.chkStats.record(nil, err, p.start, p.align)
+		}
 		return nil, "", fmt.Errorf("stop with savepoint: %w", err)
 	}
 	dir := checkpointDir(opts.Job, chk.ID)
-	if err := j.writeSavepoint(ctx, opts, chk, snaps); err != nil {
+	err = j.writeSavepoint(ctx, opts, chk, p.snaps)
+	j.chkStats.record(chk, err, p.start, p.align)
+	if err != nil {
 		j.coord.resume()
 		return nil, "", fmt.Errorf("stop with savepoint: %w", err)
 	}
