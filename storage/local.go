@@ -421,11 +421,17 @@ func (w *localWriter) commit(ctx context.Context) error {
 	name := filepath.FromSlash(w.key)
 	dir := path.Dir(w.key)
 	// A concurrent Delete may prune the parent directory between MkdirAll
-	// and the rename; then the rename finds no directory and we try again.
+	// and the rename, or a directory MkdirAll is creating (it then fails
+	// with "no such file" or "file exists"); we try again.
 	var err error
+	mkdirFailed := false
 	for range 5 {
 		if dir != "." {
-			if err = w.r.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
+			err = w.r.MkdirAll(filepath.FromSlash(dir), 0o755)
+			mkdirFailed = err != nil
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+				continue
+			} else if err != nil {
 				return err
 			}
 		}
@@ -437,6 +443,9 @@ func (w *localWriter) commit(ctx context.Context) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
+	}
+	if mkdirFailed {
+		return err
 	}
 	if w.opts.IfAbsent {
 		if errors.Is(err, fs.ErrExist) {
