@@ -846,3 +846,72 @@ func TestDurableStopWithSavepoint(t *testing.T) {
 		t.Errorf("a directory that is no savepoint: %v", err)
 	}
 }
+
+// TestDurableInsertStopWithSavepoint stops a durable INSERT with a
+// savepoint and starts it from the savepoint at parallelism 1: the table then holds what a failure-free INSERT writes,
+// every row once — the stopped run published up to the savepoint and
+// nothing after it.
+func TestDurableInsertStopWithSavepoint(t *testing.T) {
+	e := newDurableEngine(t)
+	root := t.TempDir()
+	newInsertTarget(t, e, "ref", root+"/ref")
+	run(t, e, fmt.Sprintf(durableInsertSQL, "ref"), RunOptions{Mode: Live})
+	want := run(t, e, `SELECT k, ws, n, s FROM ref`, RunOptions{}).rows(t, 0)
+	st := newInsertTarget(t, e, "out", root+"/out")
+	store, sps := dataflow.NewMemoryCheckpointStore(), dataflow.NewMemoryCheckpointStore()
+	sql := fmt.Sprintf(durableInsertSQL, "out")
+	d := &Durable{Job: "j", Store: store, Interval: 15 * time.Millisecond, Savepoints: sps}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Execute(ctx, sql, RunOptions{Mode: Live, Durable: d}, newCollectSink()) }()
+	deadline := time.Now().Add(30 * time.Second)
+	published := func() bool { // a file of the table is published
+		for _, k := range listKeys(t, st) {
+			if strings.HasSuffix(k, ".parquet") && !strings.Contains(k, "/") {
+				return true
+			}
+		}
+		return false
+	}
+	for !published() {
+		select {
+		case err := <-done:
+			t.Fatalf("the INSERT ended before it published a file: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing published after 30 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ref, err := d.StopWithSavepoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, dataflow.ErrStopped) {
+		t.Fatalf("stopped INSERT: %v, want ErrStopped", err)
+	}
+	if n := len(run(t, e, `SELECT k, ws, n, s FROM out`, RunOptions{}).rows(t, 0)); n == 0 || n >= len(want) {
+		t.Fatalf("the stopped INSERT published %d rows of %d", n, len(want))
+	}
+	sp, err := ReadSavepoint(t.Context(), sps, ref.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := resumeRun(t, e, sql, &Durable{Job: "j", Store: store, FromSavepoint: sp}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.resumed != ref.ID {
+		t.Errorf("resumed from %d, want the savepoint %d", r.resumed, ref.ID)
+	}
+	for _, k := range listKeys(t, st) {
+		if !strings.HasSuffix(k, ".parquet") || strings.Contains(k, "/") {
+			t.Errorf("left after the job ended: %s", k)
+		}
+	}
+	if got := run(t, e, `SELECT k, ws, n, s FROM out`, RunOptions{}).rows(t, 0); !slices.Equal(got, want) {
+		t.Errorf("after the stop and the resume the table holds %d rows, a failure-free run %d:\n%s", len(got), len(want), rowsDiff(got, want))
+	}
+}

@@ -31,7 +31,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"The first interrupt (Ctrl-C, SIGTERM) stops the job with a savepoint, written to\n"+
 			"WORKSPACE/savepoints/NAME/chk-ID/ and printed; the same command then resumes from it, and\n"+
 			"--from-savepoint PATH starts the job from it (at any --parallelism). A second interrupt exits\n"+
-			"at once. One job runs once at a time: a second run is refused while the first holds\n"+
+			"at once. A job runs once at a time: a second run is refused while the first holds\n"+
 			"WORKSPACE/locks/NAME.lock.", stderr)
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	mode := fs.String("mode", "backfill", "query `MODE`: backfill (history in [from, to)) or live (history from --from on, then the live feed)")

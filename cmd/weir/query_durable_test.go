@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weirdata/weir/storage"
 )
 
 func TestQueryDurableFlags(t *testing.T) {
@@ -193,6 +196,27 @@ func TestQueryStopWithSavepoint(t *testing.T) {
 	if code != 0 || sortLines(stdout) != sortLines(want) || !strings.Contains(stderr, "resuming job sp4 from checkpoint "+id+"\n") {
 		t.Errorf("from the savepoint at parallelism 4: exit %d, stdout:\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
 	}
+	// Moved into another store, from its URL, at parallelism 3.
+	moved := storage.NamedMemory("weir-savepoint-test")
+	err := filepath.WalkDir(path, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(path, p)
+		return storage.Put(t.Context(), moved, "moved/"+filepath.ToSlash(rel), b, storage.CreateOptions{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = query(t.Context(), "--job", "spm", "--parallelism", "3", "--from-savepoint", "mem://weir-savepoint-test/moved", sql)
+	if code != 0 || sortLines(stdout) != sortLines(want) || !strings.Contains(stderr, "resuming job spm from checkpoint "+id+"\n") {
+		t.Errorf("from the moved savepoint at parallelism 3: exit %d, stdout:\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
+	}
+
 	// The same command resumes from the savepoint, here at parallelism 1.
 	code, stdout, stderr = query(t.Context(), "--job", "sp", "--checkpoint-interval", "5ms", "--parallelism", "1", sql)
 	if code != 0 || sortLines(stdout) != sortLines(want) || !strings.Contains(stderr, "resuming job sp from checkpoint "+id+"\n") {
