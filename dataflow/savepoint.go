@@ -25,10 +25,10 @@ import (
 //
 //  1. the coordinator starts the savepoint's barrier and from then on
 //     refuses every other checkpoint, and Run makes no final commit;
-//  2. once every task has aligned and snapshotted it, the savepoint is
-//     written to the savepoint store (attachments, state, metadata last),
-//     then as a checkpoint to the job's checkpoint store, so that a plain
-//     re-run of the job resumes from it;
+//  2. once every task has aligned and snapshotted it, it is written as a
+//     checkpoint to the job's checkpoint store, so that a plain re-run of
+//     the job resumes from it, and then to the savepoint store
+//     (attachments, state, metadata last);
 //  3. the sinks commit it;
 //  4. the job is cancelled with ErrStopped.
 //
@@ -112,10 +112,20 @@ func (j *Job) StopWithSavepoint(ctx context.Context, opts SavepointOptions) (*Ch
 	return chk, dir, nil
 }
 
-// writeSavepoint writes the savepoint and then the job's checkpoint.
+// writeSavepoint writes the job's checkpoint and then the savepoint, whose
+// metadata is the last write: a savepoint that exists is one the sinks
+// commit. (The other order could leave a savepoint the job went on past
+// after a failed checkpoint write: resuming from it would repeat what the
+// sinks committed since. A checkpoint left without its savepoint is an
+// ordinary complete checkpoint, committed with the next one.)
 func (j *Job) writeSavepoint(ctx context.Context, opts SavepointOptions, chk *Checkpoint, snaps []subtaskSnapshot) error {
 	if len(chk.Unsupported) > 0 {
 		return fmt.Errorf("savepoint %d: %w: operators %v keep state that cannot be checkpointed yet", chk.ID, ErrIncompatibleSnapshot, chk.Unsupported)
+	}
+	if j.opts.Checkpoints.Store != nil {
+		if err := j.storeCheckpoint(ctx, chk, snaps); err != nil {
+			return fmt.Errorf("savepoint %d as the job's checkpoint: %w", chk.ID, err)
+		}
 	}
 	dir := checkpointDir(opts.Job, chk.ID)
 	for _, name := range sortedMapKeys(opts.Attachments) {
@@ -125,11 +135,6 @@ func (j *Job) writeSavepoint(ctx context.Context, opts SavepointOptions, chk *Ch
 	}
 	if err := writeCheckpoint(ctx, opts.Store, opts.Job, chk, snaps); err != nil {
 		return fmt.Errorf("savepoint %d in %s: %w", chk.ID, opts.Store, err)
-	}
-	if j.opts.Checkpoints.Store != nil {
-		if err := j.storeCheckpoint(ctx, chk, snaps); err != nil {
-			return fmt.Errorf("savepoint %d as the job's checkpoint: %w", chk.ID, err)
-		}
 	}
 	return nil
 }
