@@ -55,6 +55,13 @@ import (
 // directory has been moved — after discarding the job's checkpoints, at
 // any parallelism; a savepoint whose record differs from the run's is
 // refused with ErrJobChanged naming what differs.
+//
+// A server runs each durable job with a Durable of its own (they share
+// one FileLocker on the workspace with weir query) and may call
+// StopWithSavepoint from any goroutine, e.g. a request handler: the run
+// (Engine.Execute) then returns an error wrapping dataflow.ErrStopped. A
+// Durable serves one run at a time; it may serve the next one after the
+// previous run returned.
 type Durable struct {
 	// Job names the job: letters, digits, '_', '-' and '.'.
 	Job   string
