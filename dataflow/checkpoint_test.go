@@ -317,7 +317,8 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 		par1, p2 int
 	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1},
 		{"buffer", 2, 1}, {"buffer", 2, 3}, {"buffer", 2, 4}, {"join", 2, 1}, {"join", 2, 3}, {"join", 2, 4},
-		{"lookup", 2, 1}, {"lookup", 2, 3}, {"lookup", 2, 4}, {"lookup-wait", 2, 1}, {"lookup-wait", 2, 3}, {"lookup-wait", 2, 4}} {
+		{"lookup", 2, 1}, {"lookup", 2, 3}, {"lookup", 2, 4}, {"lookup-wait", 2, 1}, {"lookup-wait", 2, 3}, {"lookup-wait", 2, 4},
+		{"spill", 2, 1}, {"spill", 2, 3}, {"spill", 1, 4}} {
 		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
 			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
 
@@ -331,6 +332,12 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			}
 			want := foldRows(t, ref.Batches())
 
+			if tc.kind == "spill" {
+				// The tumble job with its group aggregates holding two
+				// keys in memory and spilling the rest to the backend's
+				// table, across the checkpoint and the restore.
+				defer dataflow.SetResidentKeysForTest(2)()
+			}
 			store := dataflow.NewMemoryCheckpointStore()
 			opts := dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "ck"}}
 			out := dataflow.NewCommitCollector()
@@ -354,6 +361,13 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 				for _, node := range nodes {
 					if ns := chk.State[node]; ns == nil || len(ns.Operator) == 0 {
 						t.Fatalf("the checkpoint saved no state of %s: %v", node, slices.Sorted(maps.Keys(chk.State)))
+					}
+				}
+			}
+			if tc.kind == "spill" {
+				for _, node := range []string{"grp"} {
+					if ns := chk.State[node]; ns == nil || len(ns.Backend) == 0 {
+						t.Fatalf("the checkpoint saved no spilled keys of %s", node)
 					}
 				}
 			}
