@@ -52,7 +52,7 @@ func TestIncrementalCheckpointRetention(t *testing.T) {
 	fake := &dirStore{}
 	groups := KeyGroupRange{Start: 0, End: 8}
 	st := NewStoreStateBackend(groups, func(StateStoreSpec) (StateStore, error) { return fake, nil }, StateStoreSpec{Node: "n"}, t.TempDir())
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	st.st.ensure()
 	st.st.inc = &incrementalState{job: "j", node: "n", run: "r1", uploaded: map[string]StoreFile{}}
 	store := &putCounter{CheckpointStore: NewMemoryCheckpointStore()}
