@@ -57,9 +57,9 @@ func residentKeys(tc *TaskContext) int {
 	return GroupAggResidentKeys
 }
 
-// outOfMemory reports whether the backend keeps its tables outside memory.
-// TODO(lead): the Pebble backend (pebble branch) answers this.
-func (s *StateBackend) outOfMemory() bool { return false }
+// outOfMemory reports whether the backend keeps its tables outside memory
+// (in a StateStore).
+func (s *StateBackend) outOfMemory() bool { return s.st != nil }
 
 // aggSpill is the spill side of a group aggregate subtask.
 type aggSpill struct {
