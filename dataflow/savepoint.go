@@ -25,10 +25,11 @@ import (
 //
 //  1. the coordinator starts the savepoint's barrier and from then on
 //     refuses every other checkpoint, and Run makes no final commit;
-//  2. once every task has aligned and snapshotted it, it is written as a
-//     checkpoint to the job's checkpoint store, so that a plain re-run of
-//     the job resumes from it, and then to the savepoint store
-//     (attachments, state, metadata last);
+//  2. once every task has aligned and snapshotted it, it is written to the
+//     savepoint store (attachments, state, metadata last) and copied, as
+//     the job's latest checkpoint, to its checkpoint store, so that a plain
+//     re-run of the job resumes from it (if the copy fails, the savepoint
+//     is deleted again: a savepoint that exists is one the sinks commit);
 //  3. the sinks commit it;
 //  4. the job is cancelled with ErrStopped.
 //
@@ -49,13 +50,11 @@ var ErrJobEnded = errors.New("the job has ended")
 
 // SavepointOptions say where StopWithSavepoint writes the savepoint.
 type SavepointOptions struct {
-	// Store keeps the savepoint under <Job>/chk-<id>/, the layout of a
-	// checkpoint. It should not be the job's checkpoint store, whose
-	// retention would delete it.
+	// Store keeps the savepoint under <job>/chk-<id>/, the layout of a
+	// checkpoint, where <job> is the job's checkpoint name
+	// (CheckpointOptions.Job). It should not be the job's checkpoint
+	// store, whose retention would delete it.
 	Store CheckpointStore
-	// Job names the savepoint's directory in Store (default: the job's
-	// checkpoint name, CheckpointOptions.Job).
-	Job string
 	// Attachments are written into the savepoint's directory, under their
 	// names, before its metadata: what the caller needs to resume the job
 	// (the query layer's job record). The metadata does not name them. A
@@ -79,11 +78,9 @@ func (j *Job) StopWithSavepoint(ctx context.Context, opts SavepointOptions) (*Ch
 	if opts.Store == nil {
 		return nil, "", errors.New("stop with savepoint: no savepoint store")
 	}
-	if opts.Job == "" {
-		opts.Job = j.opts.Checkpoints.Job
-	}
-	if opts.Job == "" {
-		return nil, "", errors.New("stop with savepoint: no job name to file the savepoint under")
+	job := j.opts.Checkpoints.Job
+	if job == "" {
+		return nil, "", errors.New("stop with savepoint: no job name to file the savepoint under (CheckpointOptions.Job)")
 	}
 	for name := range opts.Attachments {
 		if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, "_") || name == "." || name == ".." {
@@ -97,8 +94,8 @@ func (j *Job) StopWithSavepoint(ctx context.Context, opts SavepointOptions) (*Ch
 		}
 		return nil, "", fmt.Errorf("stop with savepoint: %w", err)
 	}
-	dir := checkpointDir(opts.Job, chk.ID)
-	err = j.writeSavepoint(ctx, opts, chk, p.snaps)
+	dir := checkpointDir(job, chk.ID)
+	err = j.writeSavepoint(ctx, opts, job, chk, p.snaps)
 	j.chkStats.record(chk, err, p.start, p.align)
 	if err != nil {
 		j.coord.resume()
@@ -112,31 +109,72 @@ func (j *Job) StopWithSavepoint(ctx context.Context, opts SavepointOptions) (*Ch
 	return chk, dir, nil
 }
 
-// writeSavepoint writes the job's checkpoint and then the savepoint, whose
-// metadata is the last write: a savepoint that exists is one the sinks
-// commit. (The other order could leave a savepoint the job went on past
-// after a failed checkpoint write: resuming from it would repeat what the
-// sinks committed since. A checkpoint left without its savepoint is an
-// ordinary complete checkpoint, committed with the next one.)
-func (j *Job) writeSavepoint(ctx context.Context, opts SavepointOptions, chk *Checkpoint, snaps []subtaskSnapshot) error {
+// writeSavepoint writes the savepoint, then copies it to the job's
+// checkpoint store. (Writing the snapshot twice is not possible: the
+// upload of a state store's files consumes its local checkpoint.) A
+// savepoint whose write or copy fails is deleted again, so that a
+// savepoint that exists is always one the sinks commit — the job goes on
+// past one that does not, and resuming from it would repeat what they
+// commit since.
+func (j *Job) writeSavepoint(ctx context.Context, opts SavepointOptions, job string, chk *Checkpoint, snaps []subtaskSnapshot) error {
 	if len(chk.Unsupported) > 0 {
 		return fmt.Errorf("savepoint %d: %w: operators %v keep state that cannot be checkpointed yet", chk.ID, ErrIncompatibleSnapshot, chk.Unsupported)
 	}
-	if j.opts.Checkpoints.Store != nil {
-		if err := j.storeCheckpoint(ctx, chk, snaps); err != nil {
-			return fmt.Errorf("savepoint %d as the job's checkpoint: %w", chk.ID, err)
+	err := writeSavepointFiles(ctx, opts, job, chk, snaps)
+	co := j.opts.Checkpoints
+	if err == nil && co.Store != nil {
+		if err = copyCheckpointDir(ctx, opts.Store, co.Store, checkpointDir(job, chk.ID)); err != nil {
+			err = fmt.Errorf("savepoint %d as the job's checkpoint: %w", chk.ID, err)
+		} else if rerr := retainCheckpoints(ctx, co.Store, co.Job, co.Retained); rerr != nil {
+			j.opts.Logger.Warn("checkpoint retention failed", "checkpoint", chk.ID, "error", rerr)
 		}
 	}
-	dir := checkpointDir(opts.Job, chk.ID)
+	if err != nil {
+		if derr := deleteCheckpoint(context.WithoutCancel(ctx), opts.Store, job, chk.ID); derr != nil {
+			j.opts.Logger.Error("a savepoint the job goes on past could not be deleted: do not resume from it", "savepoint", chk.ID,
+				"dir", checkpointDir(job, chk.ID), "store", opts.Store.String(), "error", derr)
+		}
+	}
+	return err
+}
+
+// writeSavepointFiles writes the attachments and then the snapshot.
+func writeSavepointFiles(ctx context.Context, opts SavepointOptions, job string, chk *Checkpoint, snaps []subtaskSnapshot) error {
+	dir := checkpointDir(job, chk.ID)
 	for _, name := range sortedMapKeys(opts.Attachments) {
 		if err := opts.Store.Put(ctx, dir+name, opts.Attachments[name]); err != nil {
 			return fmt.Errorf("savepoint %d: write %s: %w", chk.ID, dir+name, err)
 		}
 	}
-	if err := writeCheckpoint(ctx, opts.Store, opts.Job, chk, snaps); err != nil {
+	if err := writeCheckpoint(ctx, opts.Store, job, chk, snaps); err != nil {
 		return fmt.Errorf("savepoint %d in %s: %w", chk.ID, opts.Store, err)
 	}
 	return nil
+}
+
+// copyCheckpointDir copies the checkpoint directory dir (complete, and
+// self-contained like a savepoint) from one store to another under the
+// same names, its metadata last.
+func copyCheckpointDir(ctx context.Context, from, to CheckpointStore, dir string) error {
+	names, err := from.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	copyBlob := func(name string) error {
+		b, err := from.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		return to.Put(ctx, name, b)
+	}
+	for _, name := range names {
+		if name != dir+metadataName {
+			if err := copyBlob(name); err != nil {
+				return err
+			}
+		}
+	}
+	return copyBlob(dir + metadataName)
 }
 
 // ReadSavepoint reads the savepoint (or checkpoint) whose directory is dir
@@ -173,6 +211,31 @@ func ReadSavepoint(ctx context.Context, store CheckpointStore, dir string) (*Che
 type relocatedStore struct {
 	CheckpointStore
 	from, to string
+}
+
+// List lists the names under prefix as the savepoint recorded them; a
+// prefix outside its directory (the job's shared files) holds nothing.
+func (r *relocatedStore) List(ctx context.Context, prefix string) ([]string, error) {
+	var at string
+	switch {
+	case strings.HasPrefix(prefix, r.from):
+		at = r.to + strings.TrimPrefix(prefix, r.from)
+	case strings.HasPrefix(r.from, prefix):
+		at = r.to // the whole directory lies under prefix
+	default:
+		return nil, nil
+	}
+	names, err := r.CheckpointStore.List(ctx, at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if rest, ok := strings.CutPrefix(n, r.to); ok {
+			out = append(out, r.from+rest)
+		}
+	}
+	return out, nil
 }
 
 func (r *relocatedStore) Get(ctx context.Context, name string) ([]byte, error) {

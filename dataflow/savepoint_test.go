@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage/pebblestate"
 )
 
 // heldSource serves in-memory splits whose readers stop after gate
@@ -80,15 +81,17 @@ type stopOutcome struct {
 
 func stopRun(t *testing.T, data [][]arrow.RecordBatch, gate int, out *dataflow.CommitCollector, chks, sps dataflow.CheckpointStore, release bool) stopOutcome {
 	t.Helper()
-	return stopRunSignal(t, data, gate, out, chks, sps, release, nil)
+	return stopRunSignal(t, data, gate, out, chks, sps, release, nil, dataflow.JobOptions{})
 }
 
-// stopRunSignal is stopRun that closes ended when Run returns.
-func stopRunSignal(t *testing.T, data [][]arrow.RecordBatch, gate int, out *dataflow.CommitCollector, chks, sps dataflow.CheckpointStore, release bool, ended chan struct{}) stopOutcome {
+// stopRunSignal is stopRun that closes ended when Run returns, with base
+// options (the state store).
+func stopRunSignal(t *testing.T, data [][]arrow.RecordBatch, gate int, out *dataflow.CommitCollector, chks, sps dataflow.CheckpointStore, release bool, ended chan struct{}, base dataflow.JobOptions) stopOutcome {
 	t.Helper()
 	src := &heldSource{sch: ckSchema, parts: data, gate: gate, release: make(chan struct{})}
-	job, err := dataflow.NewJob(ckGraph(src, 2, out, "tumble"), dataflow.JobOptions{Logger: quietLogger(),
-		Checkpoints: dataflow.CheckpointOptions{Store: chks, Job: "ck", Interval: time.Millisecond, Retained: 2}})
+	base.Logger = quietLogger()
+	base.Checkpoints = dataflow.CheckpointOptions{Store: chks, Job: "ck", Interval: time.Millisecond, Retained: 2}
+	job, err := dataflow.NewJob(ckGraph(src, 2, out, "tumble"), base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +133,24 @@ func TestStopWithSavepoint(t *testing.T) {
 	}
 	want := foldRows(t, ref.Batches())
 
-	for _, p2 := range []int{1, 2, 4} {
-		t.Run(fmt.Sprintf("resume-at=%d", p2), func(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		p2      int
+	}{{"memory", 1}, {"memory", 2}, {"memory", 4}, {"pebble", 1}, {"pebble", 4}} {
+		t.Run(fmt.Sprintf("backend=%s/resume-at=%d", tc.backend, tc.p2), func(t *testing.T) {
+			p2 := tc.p2
+			var base dataflow.JobOptions
+			if tc.backend == "pebble" {
+				// The group aggregates spill all but two keys to Pebble,
+				// whose files the savepoint holds in full.
+				old := dataflow.GroupAggResidentKeys
+				dataflow.GroupAggResidentKeys = 2
+				defer func() { dataflow.GroupAggResidentKeys = old }()
+				base.StateStore, base.StateDir = pebblestate.Factory(pebblestate.Options{}), t.TempDir()
+			}
 			chks, sps := dataflow.NewMemoryCheckpointStore(), dataflow.NewMemoryCheckpointStore()
 			out := dataflow.NewCommitCollector()
-			o := stopRun(t, data, gate, out, chks, sps, false)
+			o := stopRunSignal(t, data, gate, out, chks, sps, false, nil, base)
 			if o.stopErr != nil {
 				t.Fatal(o.stopErr)
 			}
@@ -177,8 +193,14 @@ func TestStopWithSavepoint(t *testing.T) {
 				t.Fatalf("read savepoint %d of job %q", sp.ID, job)
 			}
 
-			resumed, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, p2, out, "tumble"),
-				dataflow.JobOptions{Logger: quietLogger(), Restore: sp, Checkpoints: dataflow.CheckpointOptions{Store: chks, Job: "ck"}})
+			if tc.backend == "pebble" {
+				if names, _ := sps.List(t.Context(), o.dir); !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ".store/") }) {
+					t.Fatalf("the savepoint holds no state-store files: %v", names)
+				}
+				base.StateDir = t.TempDir()
+			}
+			base.Logger, base.Restore, base.Checkpoints = quietLogger(), sp, dataflow.CheckpointOptions{Store: chks, Job: "ck"}
+			resumed, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, p2, out, "tumble"), base)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +278,7 @@ func TestStopWithSavepointWhileRunning(t *testing.T) {
 func TestStopWithSavepointFails(t *testing.T) {
 	sps := &failingStore{MemoryCheckpointStore: dataflow.NewMemoryCheckpointStore()}
 	sps.fail.Store(true)
-	chks := dataflow.NewMemoryCheckpointStore()
+	chks := &failingStore{MemoryCheckpointStore: dataflow.NewMemoryCheckpointStore()}
 	out := dataflow.NewCommitCollector()
 	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: ckData(5, 3, 10, 20), gate: 6}, 2, out, "tumble"),
 		dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: chks, Job: "j"}})
@@ -271,6 +293,21 @@ func TestStopWithSavepointFails(t *testing.T) {
 	}
 	if out.Rows() != 0 || out.Staged() == 0 {
 		t.Fatalf("after a failed savepoint: %d rows committed, %d staged; want 0 and some", out.Rows(), out.Staged())
+	}
+	// The savepoint is written, its copy as the job's checkpoint is not:
+	// the savepoint is deleted again (the job goes on past it).
+	sps.fail.Store(false)
+	chks.fail.Store(true)
+	if _, _, err := job.StopWithSavepoint(t.Context(), dataflow.SavepointOptions{Store: sps}); err == nil || !strings.Contains(err.Error(), "as the job's checkpoint") {
+		t.Fatalf("stop with a failing checkpoint store: %v", err)
+	}
+	if names, _ := sps.List(t.Context(), ""); len(names) != 0 {
+		t.Fatalf("a savepoint not committed is left: %v", names)
+	}
+	sps.fail.Store(true)
+	chks.fail.Store(false)
+	if out.Rows() != 0 {
+		t.Fatalf("after failed savepoints: %d rows committed", out.Rows())
 	}
 	if _, err := job.Checkpoint(t.Context(), false); err != nil {
 		t.Fatalf("checkpoint after a failed savepoint: %v", err)
@@ -329,7 +366,7 @@ func TestStopWithSavepointJobEnds(t *testing.T) {
 	ended := make(chan struct{})
 	sps := &slowMetadataStore{MemoryCheckpointStore: dataflow.NewMemoryCheckpointStore(), until: ended}
 	out := dataflow.NewCommitCollector()
-	o := stopRunSignal(t, data, gate, out, dataflow.NewMemoryCheckpointStore(), sps, true, ended)
+	o := stopRunSignal(t, data, gate, out, dataflow.NewMemoryCheckpointStore(), sps, true, ended, dataflow.JobOptions{})
 	if o.stopErr != nil {
 		t.Fatal(o.stopErr)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage/pebblestate"
 )
 
 // Durable makes a query run a durable job: it checkpoints periodically to
@@ -92,6 +93,10 @@ type Durable struct {
 	// FromSavepoint, if set, starts the job from a savepoint (see
 	// ReadSavepoint) instead of its checkpoints, which are discarded.
 	FromSavepoint *Savepoint
+	// StateBackend keeps the keyed state of process functions: "memory"
+	// (the default) or "pebble" (a Pebble DB per operator subtask under
+	// os.TempDir(), checkpointed incrementally; see ParseStateBackend).
+	StateBackend string
 
 	mu      sync.Mutex
 	record  jobRecord   // what the run runs, once prepared
@@ -103,6 +108,18 @@ type runningJob struct {
 	job  *dataflow.Job
 	done chan struct{} // closed when Run returned; err is then set
 	err  error
+}
+
+// ParseStateBackend returns the dataflow.JobOptions.StateStore of a
+// Durable.StateBackend name: nil for "memory" or "".
+func ParseStateBackend(name string) (dataflow.StateStoreFactory, error) {
+	switch name {
+	case "", "memory":
+		return nil, nil
+	case "pebble":
+		return pebblestate.Factory(pebblestate.Options{}), nil
+	}
+	return nil, fmt.Errorf("state backend %q: use memory or pebble", name)
 }
 
 // DefaultCheckpointInterval is a durable job's checkpoint interval unless
@@ -181,6 +198,9 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 	}
 	if d.Store == nil {
 		return nil, fmt.Errorf("durable job %q: no checkpoint store", d.Job)
+	}
+	if _, err := ParseStateBackend(d.StateBackend); err != nil {
+		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	want := newJobRecord(st, opts)
 	d.mu.Lock()
@@ -304,6 +324,7 @@ func (d *Durable) jobOptions(base dataflow.JobOptions, chk *dataflow.Checkpoint)
 		base.Checkpoints.Interval = DefaultCheckpointInterval
 	}
 	base.Restore = chk
+	base.StateStore, _ = ParseStateBackend(d.StateBackend) // checked by prepare
 	return base
 }
 
@@ -395,7 +416,7 @@ func (d *Durable) StopWithSavepoint(ctx context.Context) (SavepointRef, error) {
 		case <-ctx.Done():
 		}
 	}()
-	chk, dir, err := r.job.StopWithSavepoint(ctx, dataflow.SavepointOptions{Store: d.Savepoints, Job: d.Job,
+	chk, dir, err := r.job.StopWithSavepoint(ctx, dataflow.SavepointOptions{Store: d.Savepoints,
 		Attachments: map[string][]byte{jobRecordName: rec.encode()}})
 	if chk == nil {
 		return SavepointRef{}, fmt.Errorf("durable job %q: %w", d.Job, err)

@@ -23,7 +23,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("query",
 		"weir query [--workspace DIR] [--mode backfill|live] [--from T] [--to T] [--for D]\n"+
 			"\t           [--format table|csv|jsonl] [--parallelism P]\n"+
-			"\t           [--job NAME [--checkpoint-interval D] [--restart | --from-savepoint PATH]]\n"+
+			"\t           [--job NAME [--checkpoint-interval D] [--restart | --from-savepoint PATH]\n"+
+			"\t           [--state-backend B]]\n"+
 			"\t           [-f FILE | 'SQL; SQL; ...']\n\n"+
 			"A durable job (--job NAME) checkpoints under WORKSPACE/checkpoints/NAME/ and resumes from its\n"+
 			"latest checkpoint when the same command runs again. A failure within a run restarts it from\n"+
@@ -48,6 +49,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	restart := fs.Bool("restart", false, "discard the durable job's checkpoints and start it afresh")
 	fromSavepoint := fs.String("from-savepoint", "", "start the durable job from the savepoint at `PATH` (a directory printed by a stop with\n"+
 		"savepoint, or a file:// or s3:// URL of one), discarding its checkpoints; the query must be the savepoint's")
+	stateBackend := fs.String("state-backend", "memory", "where a durable job keeps keyed state: `B` is memory or pebble (on disk, checkpointed incrementally)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +77,12 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *restart && *fromSavepoint != "" {
 		return usagef(fs, "--restart and --from-savepoint exclude each other (a start from a savepoint discards the checkpoints)")
+	}
+	if *jobName == "" && flagSet(fs, "state-backend") {
+		return usagef(fs, "--state-backend needs --job NAME")
+	}
+	if _, err := query.ParseStateBackend(*stateBackend); err != nil {
+		return usagef(fs, "--state-backend: %v", err)
 	}
 	if *jobName != "" {
 		if err := query.CheckJobName(*jobName); err != nil {
@@ -107,6 +115,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		stopped = make(chan error, 1)
 		defer onInterrupt(ctx, func(cancel func()) { stopped <- stopWithSavepoint(ctx, ws, opts.Durable, cancel, stderr) })()
+		opts.Durable.StateBackend = *stateBackend
 	}
 	if *runFor > 0 {
 		var cancel context.CancelFunc
