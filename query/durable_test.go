@@ -437,6 +437,12 @@ var fastRestarts = RestartPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 4
 // time, and the run ends as a failure-free one: every window printed (at
 // least once), none that a failure-free run lacks.
 func TestDurableRestartsAfterFailures(t *testing.T) {
+	for _, backend := range []string{"memory", "pebble"} {
+		t.Run("backend="+backend, func(t *testing.T) { testDurableRestartsAfterFailures(t, backend) })
+	}
+}
+
+func testDurableRestartsAfterFailures(t *testing.T, backend string) {
 	p := &flakyProvider{always: -1, failAt: []int{30, 70, 110}}
 	e := newFlakyEngine(t, p)
 	full := fullRun(t, e)
@@ -446,7 +452,7 @@ func TestDurableRestartsAfterFailures(t *testing.T) {
 	var resumed []int64
 	s := newCollectSink()
 	err := e.Execute(t.Context(), strings.Replace(durableSQL, "slow", "flaky", 1), RunOptions{Mode: Live, Durable: &Durable{
-		Job: "j", Store: store, Interval: 15 * time.Millisecond, Restarts: fastRestarts,
+		Job: "j", Store: store, Interval: 15 * time.Millisecond, Restarts: fastRestarts, StateBackend: backend,
 		Restarted: func(r Restart) { restarts = append(restarts, r) },
 		Resumed:   func(_ string, id int64) { resumed = append(resumed, id) },
 	}}, s)
