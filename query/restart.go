@@ -55,8 +55,8 @@ type RestartPolicy struct {
 }
 
 // DefaultRestartPolicy is the restart policy of a durable job that sets
-// none: 5 restarts within 10 minutes, waiting 1 s, 2 s, 4 s, … (at most
-// 1 min, each with jitter) before them.
+// none: 5 restarts within 10 minutes, waiting up to 1 s, 2 s, 4 s, … (at
+// most 1 min) before them, each wait drawn between half and all of it.
 var DefaultRestartPolicy = RestartPolicy{MaxRestarts: 5, Window: 10 * time.Minute, InitialBackoff: time.Second, MaxBackoff: time.Minute}
 
 func (p RestartPolicy) withDefaults() RestartPolicy {

@@ -28,7 +28,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"\t           [-f FILE | 'SQL; SQL; ...']\n\n"+
 			"A durable job (--job NAME) checkpoints under WORKSPACE/checkpoints/NAME/ and resumes from its\n"+
 			"latest checkpoint when the same command runs again. A failure within a run restarts it from\n"+
-			"its latest checkpoint (at most 5 times in 10 minutes, after 1 s, 2 s, 4 s, ... with jitter).\n"+
+			"its latest checkpoint (at most 5 times in 10 minutes, waiting up to 1 s, 2 s, 4 s, ...).\n"+
 			"The first interrupt (Ctrl-C, SIGTERM) stops the job with a savepoint, written to\n"+
 			"WORKSPACE/savepoints/NAME/chk-ID/ and printed; the same command then resumes from it, and\n"+
 			"--from-savepoint PATH starts the job from it (at any --parallelism). A second interrupt exits\n"+
