@@ -39,10 +39,14 @@ func (d *dirStore) Checkpoint(dir string) error {
 
 type putCounter struct {
 	CheckpointStore
-	puts []string
+	puts     []string
+	failMeta bool // fail writing metadata: the checkpoint stays incomplete
 }
 
 func (p *putCounter) Put(ctx context.Context, name string, data []byte) error {
+	if p.failMeta && strings.HasSuffix(name, metadataName) {
+		return errors.New("metadata write failed")
+	}
 	p.puts = append(p.puts, name)
 	return p.CheckpointStore.Put(ctx, name, data)
 }
@@ -138,11 +142,31 @@ func TestIncrementalCheckpointRetention(t *testing.T) {
 	if names, _ := store.List(ctx, checkpointDir("j", 4)); len(names) == 0 {
 		t.Error("the savepoint was deleted before its turn")
 	}
-	// A file a retained checkpoint names is missing: that checkpoint is corrupt.
-	if err := store.Delete(ctx, "j/shared/n/0/r1-e.sst"); err != nil {
+	// A checkpoint that fails after its uploads leaves its files; the next
+	// complete one drops it, with the shared files only it named.
+	fake.files = map[string]string{"MANIFEST-1": "m", "e.sst": "content of e.sst", "f.sst": "content of f.sst"}
+	snap, _, err := snapshotStore(subtaskSnapshot{node: "n"}, st, Barrier{ID: 6})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadCheckpoint(ctx, store, "j", 5); !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), "r1-e.sst") {
+	chk6 := &Checkpoint{ID: 6, MaxParallelism: 8, Splits: map[string]SplitState{}, State: map[string]*NodeState{"n": {}}}
+	store.failMeta = true
+	if err := writeCheckpoint(ctx, store, "j", chk6, []subtaskSnapshot{snap}); err == nil {
+		t.Fatal("writing checkpoint 6 succeeded without its metadata")
+	}
+	store.failMeta = false
+	check("after the failed chk 6", shared(), []string{"d.sst", "e.sst", "f.sst"})
+	// f.sst was not confirmed: checkpoint 7 uploads it again if it needs it; it does not.
+	check("chk 7 uploads", take(7, false, "e.sst", "g.sst"), []string{"r1-g.sst"})
+	// f.sst is gone; d.sst stays, named by checkpoint 5, still retained.
+	check("after chk 7", shared(), []string{"d.sst", "e.sst", "g.sst"})
+	check("chk 8 uploads", take(8, false, "g.sst"), nil)
+	check("after chk 8", shared(), []string{"e.sst", "g.sst"})
+	// A file a retained checkpoint names is missing: that checkpoint is corrupt.
+	if err := store.Delete(ctx, "j/shared/n/0/r1-g.sst"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpoint(ctx, store, "j", 8); !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), "r1-g.sst") {
 		t.Fatalf("reading a checkpoint with a missing file: %v", err)
 	}
 }
