@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,6 +40,7 @@ func (d *dirStore) Checkpoint(dir string) error {
 
 type putCounter struct {
 	CheckpointStore
+	mu       sync.Mutex
 	puts     []string
 	failMeta bool // fail writing metadata: the checkpoint stays incomplete
 }
@@ -47,7 +49,9 @@ func (p *putCounter) Put(ctx context.Context, name string, data []byte) error {
 	if p.failMeta && strings.HasSuffix(name, metadataName) {
 		return errors.New("metadata write failed")
 	}
+	p.mu.Lock()
 	p.puts = append(p.puts, name)
+	p.mu.Unlock()
 	return p.CheckpointStore.Put(ctx, name, data)
 }
 
