@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -198,7 +199,7 @@ func TestMetadataVersions(t *testing.T) {
 		t.Fatalf("format 3: %v, want ErrIncompatibleSnapshot", err)
 	}
 	// A format-1 subtask file cannot hold a state-store manifest.
-	sf := encodeSubtaskFile(subtaskSnapshot{node: "n", entries: []snapshotEntry{{kind: entryStore, blob: encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}})}}})
+	sf := encodeSubtaskFile(subtaskSnapshot{node: "n", entries: []snapshotEntry{{kind: entryStore, blob: encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}, manifestBase{})}}})
 	if err := decodeSubtaskFile(sf, 8, map[string]*NodeState{}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,20 +210,43 @@ func TestMetadataVersions(t *testing.T) {
 }
 
 // FuzzStoreManifest: the state-store manifest decoder never panics, and
-// what it accepts encodes back to the same bytes.
+// what it accepts encodes to bytes that decode to the same manifest.
 func FuzzStoreManifest(f *testing.F) {
+	base := baseOf("j", 1)
 	f.Add(encodeStoreManifest(&StoreCheckpoint{Subtask: 2, KeyGroups: KeyGroupRange{Start: 4, End: 9},
-		Files: []StoreFile{{Name: "000004.sst", Blob: "j/shared/n/2/r-000004.sst", Size: 812, CRC: 0xdeadbeef}, {Name: "MANIFEST-000001", Blob: "j/chk-1/n/2.store/MANIFEST-000001", Size: 90}}}))
-	f.Add(encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}))
+		Files: []StoreFile{{Name: "000004.sst", Blob: "j/shared/n/2/r-000004.sst", Size: 812, CRC: 0xdeadbeef},
+			{Name: "MANIFEST-000001", Blob: "j/chk-00000000000000000001/n/2.store/MANIFEST-000001", Size: 90},
+			{Name: "x", Blob: "elsewhere/x", Size: 1}}}, base))
+	f.Add(encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}, base))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, in := range [][]byte{b, seal(append([]byte(storeManifestMagic+"\x01"), b...))} {
-			sc, err := decodeStoreManifest(in)
+			sc, err := decodeStoreManifest(in, base)
 			if err != nil {
 				continue
 			}
-			if again := encodeStoreManifest(sc); string(again) != string(in) {
-				t.Fatalf("re-encoding differs")
+			again, err := decodeStoreManifest(encodeStoreManifest(sc, base), base)
+			if err != nil || !reflect.DeepEqual(again, sc) {
+				t.Fatalf("re-encoded manifest decodes to %+v, %v; want %+v", again, err, sc)
 			}
 		}
 	})
+}
+
+// TestStoreManifestRelative: a manifest names the files of its checkpoint
+// relative to the checkpoint's directory, so a moved savepoint's subtask
+// files name its files at their new place.
+func TestStoreManifestRelative(t *testing.T) {
+	sc := &StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 4}, Files: []StoreFile{
+		{Name: "000005.sst", Blob: checkpointDir("a", 7) + "n/0.store/000005.sst"},
+		{Name: "000006.sst", Blob: sharedPrefix("a") + "n/0/r-000006.sst"}}}
+	moved, err := decodeStoreManifest(encodeStoreManifest(sc, baseOf("a", 7)), baseOf("b", 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := moved.Files[0].Blob, checkpointDir("b", 9)+"n/0.store/000005.sst"; got != want {
+		t.Errorf("moved private file: %s, want %s", got, want)
+	}
+	if got, want := moved.Files[1].Blob, sharedPrefix("b")+"n/0/r-000006.sst"; got != want {
+		t.Errorf("moved shared file: %s, want %s", got, want)
+	}
 }
