@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Incremental checkpoints of state stores.
@@ -293,23 +294,42 @@ func restoreStore(ctx context.Context, st *StateBackend, chk *Checkpoint, stores
 	return nil
 }
 
-// downloadStore writes the files of sc into the new directory dir,
-// checking each against its size and CRC.
+// downloadStore writes the files of sc into the new directory dir, a few
+// at a time, checking each against its size and CRC.
 func downloadStore(ctx context.Context, chk *Checkpoint, sc *StoreCheckpoint, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
 	for _, f := range sc.Files {
-		data, err := chk.files.Get(ctx, f.Blob)
-		if err != nil {
-			return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d: %w", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, err)
-		}
-		if uint64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC {
-			return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d does not match its manifest (%d bytes, want %d)", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, len(data), f.Size)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
-			return fmt.Errorf("checkpoint %d: download %s: %w", chk.ID, f.Blob, err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			if err := downloadFile(ctx, chk, sc, f, dir); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func downloadFile(ctx context.Context, chk *Checkpoint, sc *StoreCheckpoint, f StoreFile, dir string) error {
+	data, err := chk.files.Get(ctx, f.Blob)
+	if err != nil {
+		return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d: %w", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, err)
+	}
+	if uint64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC {
+		return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d does not match its manifest (%d bytes, want %d)", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, len(data), f.Size)
+	}
+	if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
+		return fmt.Errorf("checkpoint %d: download %s: %w", chk.ID, f.Blob, err)
 	}
 	return nil
 }
