@@ -164,7 +164,7 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 	// A group aggregate emitting updates, and a local/global one.
 	in.KeyBy("name").GroupAggregate("grp", par, dataflow.GroupAggSpec{Keys: []string{"name"}, Aggs: ckAggs[:6]}).
 		CollectCommitted("out4", par, out)
-	in.GroupAggregate("lgrp", dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
+	in.GroupAggregate("lgrp", dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true, Partial: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Max, Column: "f", As: "fmax"}}}).
 		KeyBy("k").GroupAggregate("ggrp", par, dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Max, Column: "fmax", As: "fmax"}}}).
@@ -338,6 +338,10 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 				// keys in memory and spilling the rest to the backend's
 				// table, across the checkpoint and the restore.
 				defer dataflow.SetResidentKeysForTest(2)()
+				// and the local pre-aggregate flushing past two keys.
+				old := dataflow.PartialResidentKeys
+				dataflow.PartialResidentKeys = 2
+				defer func() { dataflow.PartialResidentKeys = old }()
 			}
 			store := dataflow.NewMemoryCheckpointStore()
 			opts := dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "ck"}}

@@ -340,7 +340,7 @@ func (c *compiler) combined(in dataflow.Stream, p *aggregatePlan, keys []string,
 		}
 	}
 	localSpec := dataflow.GroupAggSpec{
-		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
+		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating, Partial: true,
 	}
 	partSchema, err := dataflow.GroupAggSchema(p.input.Schema(), localSpec)
 	if err != nil {
