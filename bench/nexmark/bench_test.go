@@ -2,7 +2,9 @@ package nexmark
 
 import (
 	"context"
+	"os"
 	"testing"
+	"time"
 )
 
 // BenchmarkNexmark runs every query end to end (generator included) and
@@ -36,5 +38,31 @@ func TestRunReportsMeasurements(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Options{Query: "q99"}); err == nil {
 		t.Fatal("unknown query: want an error")
+	}
+}
+
+// TestRunWithCheckpoints: with a checkpoint interval the job checkpoints
+// into the directory as it runs and gives the result it gives without.
+func TestRunWithCheckpoints(t *testing.T) {
+	base, err := Run(t.Context(), Options{Query: "q5", Events: 2_000_000, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r, err := Run(t.Context(), Options{Query: "q5", Events: 2_000_000, Parallelism: 2, CheckpointInterval: time.Millisecond, CheckpointDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checkpoints == 0 || r.CheckpointBytes == 0 {
+		t.Errorf("%d checkpoints, %d bytes: none taken", r.Checkpoints, r.CheckpointBytes)
+	}
+	if r.Rows != base.Rows {
+		t.Errorf("%d result rows with checkpoints, %d without", r.Rows, base.Rows)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) == 0 {
+		t.Errorf("checkpoint directory: %v, %d entries", err, len(entries))
+	}
+	if _, err := Run(t.Context(), Options{Query: "q5", Events: 1000, CheckpointInterval: time.Second}); err == nil {
+		t.Error("a checkpoint interval without a directory: want an error")
 	}
 }
