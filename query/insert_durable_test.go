@@ -16,6 +16,7 @@ import (
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/storage"
+	"github.com/weirdata/weir/unbounded/nexmark"
 )
 
 const durableInsertSQL = `INSERT INTO %s SELECT k, window_start, count(*), sum(v)
@@ -321,27 +322,39 @@ func TestDurableInsertRollsPerCheckpoint(t *testing.T) {
 const liveInsertSQL = `INSERT INTO %s SELECT window_start, count(*), sum(price)
 FROM TUMBLE(%s, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end`
 
-// TestLiveInsert runs a live INSERT of one-second windows over a Nexmark
-// feed (deterministic: a fixed base and seed) as a durable job: cancelled
-// at a random moment after some checkpoints, resumed, cancelled again. The
-// table then holds each window from the first on exactly once, with the
-// count and sum a backfill over the same events gives: none missing (the
-// resumed run went on where the first one's last checkpoint was), none
+// TestLiveInsert runs a live INSERT of one-second windows as a durable
+// job, over a Nexmark feed (deterministic: a fixed base and seed) and over
+// a history of its first events followed by the feed: cancelled at a
+// random moment after some checkpoints, resumed, three times. The table
+// then holds each window from the first on exactly once, with the count
+// and sum a backfill over the same events gives: none missing (each
+// resumed run went on where the previous one's last checkpoint was), none
 // twice (rows staged after it were discarded, not published).
 func TestLiveInsert(t *testing.T) {
-	e := newTestEngine(t)
-	dir := t.TempDir()
-	const rate = 2000
+	const rate, seed = 2000, 5
 	base := time.Now().UTC().Add(-4 * time.Second).Truncate(time.Second)
-	feed := fmt.Sprintf("nexmark://bids?rate=%d&seed=5&partitions=2&base=%s", rate, base.Format(time.RFC3339))
-	run(t, e, `CREATE TABLE feed () WITH (live = '`+feed+`', event_time = 'date_time')`, RunOptions{})
+	feed := fmt.Sprintf("nexmark://bids?rate=%d&seed=%d&partitions=2&base=%s", rate, seed, base.Format(time.RFC3339))
+	history := writeBids(t, nexmark.Config{Seed: seed, Rate: rate, BaseTime: base, Events: 3 * rate}, 2, histOpts{})
+	for _, tc := range []struct{ name, with string }{
+		{"live", fmt.Sprintf("live = '%s'", feed)},
+		{"history-then-live", fmt.Sprintf("history = '%s', live = '%s'", history, feed)},
+	} {
+		t.Run("source="+tc.name, func(t *testing.T) {
+			e := newTestEngine(t)
+			run(t, e, `CREATE TABLE feed () WITH (`+tc.with+`, event_time = 'date_time')`, RunOptions{})
+			testLiveInsert(t, e, feed, base, rate)
+		})
+	}
+}
+
+func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate int) {
+	dir := t.TempDir()
 	run(t, e, `CREATE TABLE out (ws timestamp, n bigint, s bigint) WITH (history = 'file://`+dir+`/out/')`, RunOptions{})
 	st, _, err := storage.Open(t.Context(), "file://"+dir+"/out/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sql := fmt.Sprintf(liveInsertSQL, "out", "feed")
-
 	// Without a job name, a live INSERT is refused where the table is named.
 	err = e.Execute(t.Context(), sql, RunOptions{Mode: Live, From: base}, newCollectSink())
 	var qe *Error
