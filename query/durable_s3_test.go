@@ -441,13 +441,14 @@ func TestDurableS3InsertServerStops(t *testing.T) {
 		t.Fatalf("checkpoint %d has metadata", failed)
 	}
 	if jobErr == nil {
-		t.Logf("checkpoint %d failed and the INSERT went on", failed)
 		pause.Store(0)
 		jobErr = <-errc
 	}
-	if jobErr != nil {
+	if jobErr == nil {
+		t.Logf("checkpoint %d failed and the INSERT went on to its end", failed)
+	} else {
 		// The sink failed on the dead server: run the job again.
-		t.Logf("the INSERT failed while the server was down (%v); running it again", jobErr)
+		t.Logf("checkpoint %d failed, then the INSERT (%v); running it again", failed, jobErr)
 		pause.Store(0)
 		if err := insert(); err != nil {
 			t.Fatal(err)

@@ -66,3 +66,29 @@ func TestRunWithCheckpoints(t *testing.T) {
 		t.Error("a checkpoint interval without a directory: want an error")
 	}
 }
+
+// BenchmarkCheckpointCost runs q5 without checkpoints and with one every
+// second, for a profile of what checkpoints cost (`weir bench nexmark
+// --checkpoint-interval` is the full-size comparison):
+//
+//	go test -run '^$' -bench CheckpointCost -benchtime 3x -cpuprofile cp.prof ./bench/nexmark
+func BenchmarkCheckpointCost(b *testing.B) {
+	for _, interval := range []time.Duration{0, time.Second} {
+		b.Run("interval="+interval.String(), func(b *testing.B) {
+			var events, checkpoints int64
+			for b.Loop() {
+				o := Options{Query: "q5", Events: 10_000_000, Parallelism: 2, CheckpointInterval: interval}
+				if interval > 0 {
+					o.CheckpointDir = b.TempDir()
+				}
+				r, err := Run(b.Context(), o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				events, checkpoints = events+r.Events, checkpoints+r.Checkpoints
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints/op")
+		})
+	}
+}
