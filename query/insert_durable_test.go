@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,11 +372,16 @@ func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate i
 		published := len(visible)
 		delay := time.Duration(rng.IntN(300)) * time.Millisecond
 		var since time.Time
+		var stuck atomic.Bool
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			defer cancel()
-			for ctx.Err() == nil {
+			for deadline := time.Now().Add(time.Minute); ctx.Err() == nil; {
+				if time.Now().After(deadline) {
+					stuck.Store(true)
+					return
+				}
 				if since.IsZero() {
 					// Three fresh checkpoints (the store keeps the last
 					// three), and a file published by this run.
@@ -403,6 +409,9 @@ func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate i
 		err := e.Execute(ctx, sql, opts, newCollectSink())
 		cancel()
 		wg.Wait()
+		if stuck.Load() {
+			t.Fatalf("run %d: no three checkpoints and a published file within a minute", r)
+		}
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("run %d: err = %v, want it cancelled", r, err)
 		}
