@@ -318,6 +318,16 @@ func TestDurableInsertRollsPerCheckpoint(t *testing.T) {
 	}
 }
 
+// slowMetadataStore takes 50 ms to write a checkpoint's metadata.
+type slowMetadataStore struct{ dataflow.CheckpointStore }
+
+func (s slowMetadataStore) Put(ctx context.Context, name string, data []byte) error {
+	if strings.HasSuffix(name, "/_metadata") {
+		time.Sleep(50 * time.Millisecond) // a slow store, not a wait for anything
+	}
+	return s.CheckpointStore.Put(ctx, name, data)
+}
+
 // liveInsertSQL counts the bids of every second: windows close as the live
 // feed's watermark passes them.
 const liveInsertSQL = `INSERT INTO %s SELECT window_start, count(*), sum(price)
@@ -364,12 +374,17 @@ func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate i
 	}
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
-	store := dataflow.NewMemoryCheckpointStore()
+	// Each checkpoint's metadata takes a while to write, so that a cancel
+	// can land between a sink's staging and the checkpoint's completion.
+	store := slowMetadataStore{dataflow.NewMemoryCheckpointStore()}
 	visible := map[string]bool{} // .parquet objects seen at a cancel
 	windows := 0
-	for r := range 3 {
+	for r := range 4 {
 		before := completeCheckpoints(t, store)
 		published := len(visible)
+		// Even runs are cancelled while a file is staged and its
+		// checkpoint not complete, odd ones after a random delay.
+		atStaged := r%2 == 0
 		delay := time.Duration(rng.IntN(300)) * time.Millisecond
 		var since time.Time
 		var stuck atomic.Bool
@@ -399,10 +414,16 @@ func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate i
 					if fresh >= 3 && n > 0 {
 						since = time.Now()
 					}
+				} else if atStaged {
+					for _, k := range listKeys(t, st) {
+						if _, ok := manifestID(k); ok {
+							return
+						}
+					}
 				} else if time.Since(since) >= delay {
 					return
 				}
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(time.Millisecond)
 			}
 		})
 		opts := RunOptions{Mode: Live, From: base, Durable: &Durable{Job: "j", Store: store, Interval: 100 * time.Millisecond}}
@@ -425,7 +446,24 @@ func testLiveInsert(t *testing.T, e *Engine, feed string, base time.Time, rate i
 			visible[k] = true
 		}
 		got := run(t, e, `SELECT ws, n, s FROM out`, RunOptions{}).rows(t, 0)
-		t.Logf("run %d (cancelled %v after its third checkpoint): %d files, %d windows", r, delay, len(visible), len(got))
+		// Readers see the published files only, whatever is staged.
+		staged := 0
+		for _, k := range listKeys(t, st) {
+			if strings.HasSuffix(k, ".staged") {
+				staged++
+			}
+		}
+		if atStaged && staged == 0 {
+			t.Errorf("run %d: cancelled with a staged file, which is gone", r)
+		}
+		if raw := run(t, e, `SELECT ws, n, s FROM read_parquet('file://`+dir+`/out/')`, RunOptions{}).rows(t, 0); !slices.Equal(raw, got) {
+			t.Errorf("run %d: read_parquet of the location (%d staged files there) reads %d rows, the table %d", r, staged, len(raw), len(got))
+		}
+		when := fmt.Sprintf("%v after its third checkpoint", delay)
+		if atStaged {
+			when = "with a file staged"
+		}
+		t.Logf("run %d (cancelled %s): %d files, %d windows, %d staged files left", r, when, len(visible), len(got), staged)
 		if len(visible) <= published || len(got) <= windows {
 			t.Fatalf("run %d published nothing new: %d files, %d windows (had %d, %d)", r, len(visible), len(got), published, windows)
 		}
