@@ -102,6 +102,7 @@ const (
 	liveKillMinDelay = 100 * time.Millisecond
 	liveKillMaxDelay = 700 * time.Millisecond
 	liveRate         = 2000 // events per second
+	liveStagedWait   = 2 * time.Second
 )
 
 const killLiveSQL = `INSERT INTO %s SELECT window_start, count(*), sum(price)
@@ -131,6 +132,7 @@ func TestKillLive(t *testing.T) {
 		"--job", "live", "--checkpoint-interval", "50ms", fmt.Sprintf(killLiveSQL, "live", "feed")}
 
 	seen := map[string]bool{} // .parquet files visible at a kill
+	stagedKills := 0          // kills with a staged manifest left behind
 	for kill := 1; kill <= liveKills; kill++ {
 		delay := liveKillMinDelay + time.Duration(rng.Int64N(int64(liveKillMaxDelay-liveKillMinDelay)))
 		cmd := exec.Command(k.bin, args...)
@@ -141,16 +143,43 @@ func TestKillLive(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var err error
-		select {
-		case err = <-done:
-		case <-time.After(delay):
-			_ = cmd.Process.Kill()
-			err = <-done
+		// Odd kills land while a file is staged (its manifest written,
+		// its checkpoint not complete yet) if that happens within
+		// liveStagedWait; the others after the random delay.
+		atStaged := kill%2 == 1
+		if atStaged {
+			delay = liveStagedWait
 		}
+		var err error
+		timeout := time.After(delay)
+		poll := time.NewTicker(time.Millisecond)
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case <-timeout:
+				_ = cmd.Process.Kill()
+				err = <-done
+				break wait
+			case <-poll.C:
+				if atStaged {
+					if m, _ := filepath.Glob(filepath.Join(loc, "_staging", "live", "_chk-*.json")); len(m) > 0 {
+						_ = cmd.Process.Kill()
+						err = <-done
+						break wait
+					}
+				}
+			}
+		}
+		poll.Stop()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("run %d (kill after %v): %v, want it killed\nstdout:\n%s\nstderr:\n%s", kill, delay, err, &stdout, &stderr)
+		}
+		if atStaged {
+			m, _ := filepath.Glob(filepath.Join(loc, "_staging", "live", "_chk-*.json"))
+			stagedKills += min(len(m), 1)
 		}
 		files := k.tableFiles(loc)
 		if len(files.bad) > 0 {
@@ -187,7 +216,7 @@ GROUP BY window_start, window_end ORDER BY 1`)), "\n")[1:]
 	if g := strings.Join(got, "\n"); g != want {
 		t.Fatalf("after %d kills, the live INSERT's %d windows differ from a failure-free backfill's:\n%s", liveKills, len(got), csvDiff(g, want))
 	}
-	t.Logf("%d windows, each once, after %d kills", len(got), liveKills)
+	t.Logf("%d windows, each once, after %d kills (%d with a file staged past the last checkpoint)", len(got), liveKills, stagedKills)
 }
 
 // built is the weir binary the kill tests share, and buildDir its
