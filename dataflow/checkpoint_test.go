@@ -376,15 +376,19 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			}
 			if strings.HasPrefix(tc.kind, "spill") {
 				for _, node := range []string{"grp"} {
-					ssts := 0 // Pebble: the spilled keys are in its tables' files
+					ssts, size := 0, int64(0) // Pebble: the spilled keys are in its tables' files
 					if ns := chk.State[node]; ns != nil {
 						for _, st := range ns.Stores {
 							for _, f := range st.Files {
+								size += int64(f.Size)
 								if strings.HasSuffix(f.Name, ".sst") {
 									ssts++
 								}
 							}
 						}
+					}
+					if got := job.CheckpointStats().LastBytes; got < size {
+						t.Errorf("checkpoint stats: %d bytes, less than the %d of %s's state-store files", got, size, node)
 					}
 					if ns := chk.State[node]; ns == nil || len(ns.Backend)+ssts == 0 {
 						t.Fatalf("the checkpoint saved no spilled keys of %s", node)

@@ -173,6 +173,13 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	t := p.table
 	req := SourceRequest{Mode: c.opts.Mode, From: c.opts.From, To: c.opts.To, Partitions: c.opts.Parallelism, EventTime: t.EventTime}
+	if d := c.opts.Durable; d != nil {
+		start, err := d.startTime(c.ctx)
+		if err != nil {
+			return dataflow.Stream{}, err
+		}
+		req.Start = start
+	}
 	if p.cols != nil {
 		req.Columns = p.columnNames()
 	}

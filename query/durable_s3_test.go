@@ -384,10 +384,10 @@ func TestDurableS3ServerStops(t *testing.T) {
 // TestDurableS3InsertServerStops: a durable INSERT into a table on MinIO,
 // checkpointing there too, meets the server's death during a checkpoint's
 // upload. The sink cannot stage its next files on a dead server, so the
-// job fails; nothing of the failed checkpoint is published, and the same
-// command run again once the server is back resumes from the last
-// complete checkpoint: the table then equals a failure-free INSERT's,
-// every row once.
+// job fails, and restarts (restart.go) until the server is back; nothing
+// of the failed checkpoint is published, the attempt that gets through
+// resumes from the last complete checkpoint, and the table then equals a
+// failure-free INSERT's, every row once.
 func TestDurableS3InsertServerStops(t *testing.T) {
 	m := newMinIO(t)
 	var log syncLog
@@ -414,48 +414,48 @@ func TestDurableS3InsertServerStops(t *testing.T) {
 		}
 		return out
 	}
-	insert := func() error {
-		opts := RunOptions{Mode: Live, Durable: &Durable{Job: "j", Store: store, Interval: 50 * time.Millisecond}}
-		return e.Execute(t.Context(), steadyInsertSQL, opts, newCollectSink())
-	}
+	restarts := make(chan Restart, 100)
+	var resumed atomic.Int64
+	opts := RunOptions{Mode: Live, Durable: &Durable{Job: "j", Store: store, Interval: 50 * time.Millisecond,
+		Restarts:  RestartPolicy{MaxRestarts: 50, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond},
+		Restarted: func(r Restart) { restarts <- r },
+		Resumed:   func(_ string, id int64) { resumed.Store(id) },
+	}}
 	pause.Store(int64(2 * time.Millisecond))
 	errc := make(chan error, 1)
-	go func() { errc <- insert() }()
+	go func() { errc <- e.Execute(t.Context(), steadyInsertSQL, opts, newCollectSink()) }()
 	pollUntil(t, "two checkpoints complete", func() bool { return len(store.complete()) >= 2 })
 	store.armed.Store(true)
 	pollUntil(t, "the server stopped during an upload", func() bool { return store.failed.Load() != 0 })
 	failed := store.failed.Load()
 	pause.Store(int64(20 * time.Millisecond))
 	// Windows keep closing while the server is down: the sink's next
-	// staging fails, and with it the job.
-	var jobErr error
+	// staging fails, and with it the job, which restarts.
+	var first Restart
 	pollUntil(t, "the job failed on the dead server", func() bool {
 		select {
-		case jobErr = <-errc:
+		case first = <-restarts:
 			return true
+		case err := <-errc:
+			t.Fatalf("the INSERT ended while the server was down: %v", err)
 		default:
-			return false
 		}
+		return false
 	})
-	if jobErr == nil {
-		t.Fatal("the INSERT ended without error while the server was down")
-	}
-	t.Logf("checkpoint %d failed, then the INSERT: %v", failed, jobErr)
+	t.Logf("checkpoint %d failed, then the INSERT (attempt %d: %v); restarting", failed, first.Attempt, first.Err)
 	m.start()
 	before := published()
 	if store.stored(fmt.Sprintf("j/chk-%020d/_metadata", failed)) {
 		t.Fatalf("checkpoint %d has metadata", failed)
 	}
-	// The same command, once the server is back: it resumes from the
-	// last complete checkpoint, before the failed one, and discards what
-	// was staged after it.
 	pause.Store(0)
-	if err := insert(); err != nil {
+	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "resuming durable job") {
-		t.Errorf("the second run did not resume from a checkpoint")
+	if id := resumed.Load(); id == 0 || id >= failed {
+		t.Errorf("the job resumed from checkpoint %d, want one before the failed %d", id, failed)
 	}
+	t.Logf("%d restarts; resumed from checkpoint %d", len(restarts)+1, resumed.Load())
 	after := published()
 	for _, k := range before {
 		if !slices.Contains(after, k) {

@@ -188,16 +188,15 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 		}
 	}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &durableInsertSink{insertSink: insertSink{in: in}} })
-	job, err := e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
-	if err != nil {
-		return 0, err
-	}
-	if err := job.Run(ctx); err != nil {
+	// Each attempt (a restart after a failure is one, restart.go) names its
+	// files afresh: a name an earlier attempt published would make the
+	// copy-if-absent publish skip the new file's rows.
+	if err := e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, func(*dataflow.Job) { in.runID = runID() }); err != nil {
 		if !c.bounded && ctx.Err() != nil {
 			e.Logger.Info("live INSERT stopped; rows after its last completed checkpoint are published when the job resumes",
 				"job", opts.Durable.Job, "table", t.Name, "rows_published", in.rows.Load(), "cause", context.Cause(ctx))
 		}
-		return in.rows.Load(), err
+		return 0, err
 	}
 	// The job ran to its end. Its sinks left their last files staged (a
 	// final commit publishes nothing in a durable INSERT): record that the
