@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/dgraph-io/ristretto/v2"
 
 	"github.com/weirdata/weir/dataflow"
@@ -136,13 +137,17 @@ func Open(dir string, o Options) (*Store, error) {
 func (s *Store) open() error {
 	cache := pebble.NewCache(s.opts.BlockCacheBytes)
 	defer cache.Unref()
-	db, err := pebble.Open(s.dir, &pebble.Options{
+	opts := &pebble.Options{
 		DisableWAL:   true,
 		Cache:        cache,
 		MemTableSize: s.opts.MemTableBytes,
 		Merger:       pebble.DefaultMerger, // concatenation: Append
 		Logger:       pebbleLogger{s.opts.Logger.With("pebble", s.dir)},
-	})
+	}
+	// Bloom filters on every level (L1 and below inherit L0's): a spilling
+	// group aggregate looks up every new key, and most are in no file.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(s.dir, opts)
 	if err != nil {
 		return fmt.Errorf("open pebble in %s: %w", s.dir, err)
 	}
