@@ -22,7 +22,7 @@
 // JSON text frames. A client runs SQL and may cancel it:
 //
 //	{"type":"run", "id":"c1", "sql":"…", "mode":"backfill"|"live", "from":"…", "to":"…",
-//	 "format":"json"|"arrow"}
+//	 "format":"json"|"arrow", "durable":true, "job":"NAME"}
 //	{"type":"cancel", "id":"c1"}
 //
 // The server answers, per run id (stmt numbers the statements of a script):
@@ -53,9 +53,17 @@
 // and a joiner gets the schema, that fold as inserts, then the changelog.
 // Each batch is rendered once (JSON values, coalescing keys, Arrow
 // references) and handed to every viewer's queue. A job whose last viewer
-// leaves stops. A live job never waits for a viewer: one whose queue is
-// full is detached with an error. A backfill job has one viewer and waits
-// for it (backpressure).
+// leaves stops, unless it is durable. A live job never waits for a
+// viewer: one whose queue is full is detached with an error. A backfill
+// job has one viewer and waits for it (backpressure).
+//
+// # Durable jobs
+//
+// A live run with "durable":true (and every live INSERT) is a durable job
+// (durable.go): a query.Durable run that checkpoints to the workspace, keeps
+// running without viewers, is recorded as WORKSPACE/jobs/NAME.json and is
+// started again by RestoreJobs when the server starts. DELETE
+// /api/jobs/{id} stops and forgets it; a shutdown keeps it.
 //
 // # Slow clients
 //

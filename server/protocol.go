@@ -19,6 +19,10 @@ type clientMessage struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Format string `json:"format,omitempty"`
+	// Durable makes a live run a durable job (durable.go); Job names it
+	// (default: derived from the SQL and from), and implies Durable.
+	Durable bool   `json:"durable,omitempty"`
+	Job     string `json:"job,omitempty"`
 }
 
 // column describes a result column.

@@ -1,0 +1,392 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/weirdata/weir/query"
+)
+
+// durableEnv is a workspace that servers are started on, one after the
+// other, as "weir serve" restarts would: the catalog and the durable jobs
+// persist in it.
+type durableEnv struct {
+	t    *testing.T
+	ws   string
+	base time.Time
+	// events and rate of the table feed.
+	events, rate int64
+}
+
+// newDurableEnv makes a workspace with the table feed: Nexmark bids from
+// base (two seconds ago) at rate events per second, events in all, so a
+// live run from base catches up on two seconds and then follows the wall
+// clock until the events run out. Its event times do not depend on when
+// it runs: a windowed count over it is deterministic.
+func newDurableEnv(t *testing.T, events, rate int64) *durableEnv {
+	e := &durableEnv{t: t, ws: t.TempDir(), base: time.Now().UTC().Truncate(time.Second).Add(-2 * time.Second), events: events, rate: rate}
+	eng := e.engine()
+	sql := fmt.Sprintf(`CREATE TABLE feed () WITH (live = 'nexmark://bids?base=%s&events=%d&rate=%d&partitions=2', event_time = 'date_time')`,
+		e.base.Format(time.RFC3339), events, rate)
+	if err := eng.Execute(context.Background(), sql, query.RunOptions{}, &foldSink{}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *durableEnv) engine() *query.Engine {
+	cat, err := query.OpenCatalog(filepath.Join(e.ws, "catalog"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return query.NewEngine(cat)
+}
+
+// start starts a server on the workspace and restores its durable jobs;
+// stop shuts it down as Serve does on a signal.
+func (e *durableEnv) start() (*Server, *httptest.Server, func()) {
+	e.t.Helper()
+	s, err := New(e.engine(), Options{Addr: "127.0.0.1:0", Workspace: e.ws, CheckpointInterval: 100 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := s.RestoreJobs(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			s.Close()
+			ts.Close()
+		}
+	}
+	e.t.Cleanup(stop)
+	return s, ts, stop
+}
+
+// windowSQL counts feed's bids per second.
+const windowSQL = "SELECT window_start, count(*) AS n FROM TUMBLE(feed, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end"
+
+func (e *durableEnv) from() string { return e.base.Format(time.RFC3339) }
+
+// windows is window_start → count.
+type windows map[string]float64
+
+func (w windows) add(t *testing.T, who string, m serverMessage) {
+	for i, r := range m.Rows {
+		if m.Ops[i] != "+" {
+			t.Fatalf("%s: a windowed count retracted %v", who, r)
+		}
+		k := r[0].(string)
+		if old, ok := w[k]; ok && old != r[1].(float64) {
+			t.Fatalf("%s: window %s counted %v and %v", who, k, old, r[1])
+		}
+		w[k] = r[1].(float64)
+	}
+}
+
+// backfill is the uninterrupted run's windows.
+func (e *durableEnv) backfill(t *testing.T, ts *httptest.Server) windows {
+	var res apiQueryResult
+	if code := do(t, "POST", ts.URL+"/api/query", fmt.Sprintf(`{"sql":%q}`, windowSQL), &res); code != 200 || len(res.Results) != 1 {
+		t.Fatalf("backfill: %d %+v", code, res)
+	}
+	w := windows{}
+	for _, r := range res.Results[0].Rows {
+		w[r[0].(string)] = r[1].(float64)
+	}
+	return w
+}
+
+// jobsOf lists the durable jobs.
+func jobsOf(t *testing.T, ts *httptest.Server) []jobInfo {
+	t.Helper()
+	var jl jobList
+	if code := do(t, "GET", ts.URL+"/api/jobs", "", &jl); code != 200 {
+		t.Fatalf("GET /api/jobs: %d", code)
+	}
+	var out []jobInfo
+	for _, j := range jl.Jobs {
+		if j.Durable {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkpointed reports whether the durable job name has a complete
+// checkpoint in the workspace.
+func (e *durableEnv) checkpointed(name string) bool {
+	m, _ := filepath.Glob(filepath.Join(e.ws, "checkpoints", name, "chk-*", "_metadata"))
+	return len(m) > 0
+}
+
+func (e *durableEnv) recorded(name string) bool {
+	_, err := os.Stat(filepath.Join(e.ws, "jobs", name+".json"))
+	return err == nil
+}
+
+// readWindows reads run id's rows into w until n windows are known (or,
+// with n < 0, until done); it fails on an error.
+func readWindows(t *testing.T, c *websocket.Conn, id string, w windows, n int) serverMessage {
+	t.Helper()
+	var schema serverMessage
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for n < 0 || len(w) < n {
+		var m serverMessage
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatalf("%s: reading: %v", id, err)
+		}
+		if m.ID != id {
+			continue
+		}
+		switch m.Type {
+		case "schema":
+			schema = m
+		case "rows":
+			w.add(t, id, m)
+		case "error":
+			t.Fatalf("%s: %+v", id, m)
+		case "done":
+			if n >= 0 {
+				t.Fatalf("%s: done before %d windows (%d)", id, n, len(w))
+			}
+			return schema
+		}
+	}
+	return schema
+}
+
+// A durable live job keeps running when its viewer leaves, a new viewer
+// joins it and gets its folded result, and a server started again on the
+// same workspace restores it from its checkpoint: every window it emits
+// after the restore equals the uninterrupted run's, and together the
+// viewers saw every window.
+func TestDurableJobSurvivesViewersAndRestart(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 10*rate, rate) // 10 s of events, 2 of them history
+	_, ts, stop := e.start()
+	want := e.backfill(t, ts)
+	if len(want) != 10 {
+		t.Fatalf("backfill: %d windows %v", len(want), want)
+	}
+
+	seen := windows{}
+	a := dial(t, ts, nil)
+	_ = a.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: windowSQL, Mode: "live", From: e.from(), Durable: true})
+	schema := readWindows(t, a, "a", seen, 2)
+	jobs := jobsOf(t, ts)
+	if len(jobs) != 1 || jobs[0].ID != schema.Job || !jobs[0].Durable || jobs[0].Name != defaultJobName(windowSQL, e.from()) || jobs[0].State != stateRunning {
+		t.Fatalf("jobs %+v (schema %+v)", jobs, schema)
+	}
+	id, name := jobs[0].ID, jobs[0].Name
+	if !e.recorded(name) {
+		t.Fatalf("no record of %s", name)
+	}
+	_ = a.Close()
+	waitFor(t, "the viewer to leave", func() bool { j := jobsOf(t, ts); return len(j) == 1 && j[0].Viewers == 0 })
+	if j := jobsOf(t, ts)[0]; j.State != stateRunning {
+		t.Fatalf("the durable job stopped with its last viewer: %+v", j)
+	}
+
+	// A plain live run of the same SQL joins it, and gets what it folded.
+	b := dial(t, ts, nil)
+	_ = b.WriteJSON(clientMessage{Type: "run", ID: "b", SQL: windowSQL, Mode: "live", From: e.from()})
+	late := windows{}
+	if got := readWindows(t, b, "b", late, len(seen)); got.Job != id {
+		t.Fatalf("the viewer started job %s instead of joining %s", got.Job, id)
+	}
+	for k, n := range late {
+		seen[k] = n
+	}
+	waitFor(t, "a checkpoint", func() bool { return e.checkpointed(name) })
+	readWindows(t, b, "b", seen, len(seen)+1)
+	stop()
+	if len(seen) >= len(want) {
+		t.Fatalf("the job ended before the restart (%d windows); the test needs a longer feed", len(seen))
+	}
+	if !e.recorded(name) || !e.checkpointed(name) {
+		t.Fatal("the shutdown lost the durable job's record or checkpoints")
+	}
+
+	// Started again: the job is restored from its checkpoint.
+	_, ts2, _ := e.start()
+	jobs = jobsOf(t, ts2)
+	if len(jobs) != 1 || jobs[0].Name != name || jobs[0].State != stateRunning || jobs[0].Viewers != 0 {
+		t.Fatalf("after the restart: jobs %+v", jobs)
+	}
+	waitFor(t, "the resumed checkpoint", func() bool { return jobsOf(t, ts2)[0].ResumedFrom > 0 })
+	c := dial(t, ts2, nil)
+	_ = c.WriteJSON(clientMessage{Type: "run", ID: "c", SQL: windowSQL, Mode: "live", From: e.from(), Durable: true})
+	after := windows{}
+	if got := readWindows(t, c, "c", after, -1); got.Job != jobs[0].ID {
+		t.Fatalf("the viewer started job %s instead of joining the restored %s", got.Job, jobs[0].ID)
+	}
+	if len(after) == 0 {
+		t.Fatal("no window after the restore")
+	}
+	for k, n := range after {
+		if want[k] != n {
+			t.Errorf("after the restore, window %s counted %v; the uninterrupted run %v", k, n, want[k])
+		}
+		seen[k] = n
+	}
+	for k, n := range seen {
+		if want[k] != n {
+			t.Errorf("window %s counted %v; the uninterrupted run %v", k, n, want[k])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("windows seen %v, want %v", keys(seen), keys(want))
+	}
+	// It ran to its end: forgotten.
+	waitFor(t, "the record to go", func() bool { return !e.recorded(name) })
+}
+
+func keys(w windows) []string {
+	var ks []string
+	for k := range w {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// DELETE stops a durable job and forgets it: no record, no checkpoints,
+// nothing restored by the next start.
+func TestDeleteForgetsDurableJob(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 60*rate, rate)
+	_, ts, stop := e.start()
+	a := dial(t, ts, nil)
+	_ = a.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: windowSQL, Mode: "live", From: e.from(), Job: "bids_per_second"})
+	schema := readWindows(t, a, "a", windows{}, 1)
+	waitFor(t, "a checkpoint", func() bool { return e.checkpointed("bids_per_second") })
+	if code := do(t, "DELETE", ts.URL+"/api/jobs/"+schema.Job, "", nil); code != 204 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if msgs := collect(t, a, "a", "error"); !msgs[len(msgs)-1].Cancelled {
+		t.Fatalf("the viewer got %+v", msgs[len(msgs)-1])
+	}
+	if e.recorded("bids_per_second") || e.checkpointed("bids_per_second") {
+		t.Fatal("the deleted job is still recorded or checkpointed")
+	}
+	if code := do(t, "DELETE", ts.URL+"/api/jobs/"+schema.Job, "", nil); code != 404 {
+		t.Fatalf("a second DELETE: %d", code)
+	}
+	stop()
+	_, ts2, _ := e.start()
+	if jobs := jobsOf(t, ts2); len(jobs) != 0 {
+		t.Fatalf("a deleted job came back: %+v", jobs)
+	}
+}
+
+// A recorded job that cannot be restored (its table was dropped) is listed
+// as failed, the server serves anyway, and DELETE forgets it.
+func TestUnrestorableJobListedFailed(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 60*rate, rate)
+	_, ts, stop := e.start()
+	a := dial(t, ts, nil)
+	_ = a.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: windowSQL, Mode: "live", From: e.from(), Job: "doomed"})
+	readWindows(t, a, "a", windows{}, 1)
+	waitFor(t, "a checkpoint", func() bool { return e.checkpointed("doomed") })
+	stop()
+	if err := e.engine().Execute(context.Background(), "DROP TABLE feed", query.RunOptions{}, &foldSink{}); err != nil {
+		t.Fatal(err)
+	}
+	// And a record that is not one.
+	if err := os.WriteFile(filepath.Join(e.ws, "jobs", "garbled.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, ts2, _ := e.start()
+	var jobs []jobInfo
+	waitFor(t, "the restore to fail", func() bool {
+		jobs = jobsOf(t, ts2)
+		return len(jobs) == 2 && jobs[0].State == stateFailed && jobs[1].State == stateFailed
+	})
+	byName := map[string]jobInfo{}
+	for _, j := range jobs {
+		byName[j.Name] = j
+	}
+	if j := byName["doomed"]; !strings.Contains(j.Error, "feed") || !j.Durable {
+		t.Errorf("doomed: %+v", j)
+	}
+	if j := byName["garbled"]; !strings.Contains(j.Error, "unreadable record") {
+		t.Errorf("garbled: %+v", j)
+	}
+	if code := do(t, "GET", ts2.URL+"/api/health", "", nil); code != 200 {
+		t.Fatalf("health: %d", code)
+	}
+	for _, j := range jobs {
+		if code := do(t, "DELETE", ts2.URL+"/api/jobs/"+j.ID, "", nil); code != 204 {
+			t.Fatalf("DELETE %s: %d", j.Name, code)
+		}
+	}
+	if e.recorded("doomed") || e.recorded("garbled") || e.checkpointed("doomed") {
+		t.Fatal("DELETE left a failed job's record or checkpoints")
+	}
+}
+
+// What a durable run refuses: no workspace, a backfill, two statements, a
+// bad name, a name another job's SQL has.
+func TestDurableRunRefusals(t *testing.T) {
+	_, plain := newTestServer(t, Options{})
+	c := dial(t, plain, nil)
+	_ = c.WriteJSON(clientMessage{Type: "run", ID: "x", SQL: "SELECT * FROM live_bids", Mode: "live", Durable: true})
+	if m := collect(t, c, "x", "error"); !strings.Contains(m[len(m)-1].Message, "workspace") {
+		t.Errorf("no workspace: %+v", m[len(m)-1])
+	}
+	e := newDurableEnv(t, 600*200, 200)
+	_, ts, _ := e.start()
+	c = dial(t, ts, nil)
+	for _, tc := range []struct {
+		m    clientMessage
+		want string
+	}{
+		{clientMessage{SQL: "SELECT * FROM feed", Mode: "backfill", Durable: true}, "live run"},
+		{clientMessage{SQL: "SELECT 1; SELECT 2", Mode: "live", Durable: true}, "one statement"},
+		{clientMessage{SQL: "SELECT * FROM feed", Mode: "live", Job: "../x"}, "job name"},
+	} {
+		tc.m.Type, tc.m.ID = "run", "r"
+		_ = c.WriteJSON(tc.m)
+		if m := collect(t, c, "r", "error"); m[len(m)-1].Type != "error" || !strings.Contains(m[len(m)-1].Message, tc.want) {
+			t.Errorf("%+v: %+v, want %q", tc.m, m[len(m)-1], tc.want)
+		}
+	}
+	_ = c.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: "SELECT * FROM feed", Mode: "live", Job: "taken"})
+	collect(t, c, "a", "schema")
+	_ = c.WriteJSON(clientMessage{Type: "run", ID: "b", SQL: "SELECT auction FROM feed", Mode: "live", Job: "taken"})
+	if m := collect(t, c, "b", "error"); !strings.Contains(m[len(m)-1].Message, "taken") {
+		t.Errorf("a taken name: %+v", m[len(m)-1])
+	}
+	var raw json.RawMessage
+	do(t, "GET", ts.URL+"/api/jobs", "", &raw)
+	if !strings.Contains(string(raw), `"name":"taken"`) {
+		t.Errorf("jobs %s", raw)
+	}
+}
