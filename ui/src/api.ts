@@ -1,4 +1,5 @@
 // api.ts: the HTTP half of docs/api.md (notebooks, tables, jobs).
+import type { CheckpointFigures } from "./conn";
 
 export interface Column { name: string; type: string }
 export interface Table { name: string; columns: Column[]; event_time?: string; history?: string; live?: string; view?: boolean }
@@ -12,11 +13,17 @@ export interface Cell {
   to?: string;
   chart?: Chart;
   dashboard?: boolean;
+  /** durable: a live run keeps running on the server without viewers. */
+  durable?: boolean;
   [unknown: string]: unknown; // kept as they are (the server keeps them too)
 }
 export interface Notebook { name?: string; title: string; modified?: string; cells: Cell[]; [unknown: string]: unknown }
 export interface NotebookInfo { name: string; title: string; modified: string }
-export interface Job { id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number; ended?: string; error?: string; lag_ms?: number }
+export interface Job extends CheckpointFigures {
+  id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number;
+  ended?: string; error?: string; lag_ms?: number;
+  durable?: boolean; name?: string; created?: string; resumed_from?: number;
+}
 
 /** ApiError carries the server's error object (message, line, column). */
 export class ApiError extends Error {

@@ -6,9 +6,17 @@
 import { tableFromIPC, Type } from "apache-arrow";
 import type { Column } from "./api";
 
-export interface RunSpec { sql: string; mode: "backfill" | "live"; from?: string; to?: string }
+/** durable: a live run that keeps running without viewers and survives a
+ * restart of the server (docs/api.md, "Durable jobs"). */
+export interface RunSpec { sql: string; mode: "backfill" | "live"; from?: string; to?: string; durable?: boolean }
 
-export interface Progress {
+/** Checkpoint figures of a durable job, in progress messages and /api/jobs. */
+export interface CheckpointFigures {
+  checkpoint_id?: number; checkpoint_ms?: number; checkpoint_bytes?: number; checkpoint_alignment_ms?: number;
+  checkpoint_at?: string; checkpoints_completed?: number; checkpoints_failed?: number;
+}
+
+export interface Progress extends CheckpointFigures {
   rows_in?: number; rows_out?: number; bytes_read?: number; bytes_total?: number; rows_total?: number;
   splits_done?: number; splits_total?: number; watermark?: string; late_rows?: number; lag_ms?: number; rows_per_sec?: number;
   job?: string;
@@ -80,7 +88,7 @@ export class Conn {
     const id = `r${++seq}`;
     const format = this.arrow ? "arrow" : "json";
     this.runs.set(id, { spec, h, format });
-    this.send({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format });
+    this.send({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format, ...(spec.durable && spec.mode === "live" ? { durable: true } : {}) });
     return {
       id,
       cancel: () => this.cancel(id),
