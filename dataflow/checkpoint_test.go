@@ -466,13 +466,22 @@ func TestCommitOnlyWhenComplete(t *testing.T) {
 	if _, err := dataflow.LatestCheckpoint(t.Context(), store, "j", quietLogger()); !errors.Is(err, dataflow.ErrNoCheckpoint) {
 		t.Fatalf("a checkpoint without metadata was found: %v", err)
 	}
+	if st := job.CheckpointStats(); st.Failed != 1 || st.Completed != 0 || st.LastID != 0 {
+		t.Fatalf("stats after a failed checkpoint: %+v; want 1 failed, none completed", st)
+	}
 	staged := out.Staged()
 	store.fail.Store(false)
-	if _, err := job.Checkpoint(t.Context(), false); err != nil {
+	chk, err := job.Checkpoint(t.Context(), false)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Rows() != staged || out.Staged() != 0 {
 		t.Fatalf("after the next checkpoint: %d rows committed, %d staged; want %d and 0", out.Rows(), out.Staged(), staged)
+	}
+	st := job.CheckpointStats()
+	if st.Failed != 1 || st.Completed != 1 || st.LastID != chk.ID || st.LastBytes <= 0 || st.LastDuration <= 0 ||
+		st.LastAlignment < 0 || st.LastAlignment > st.LastDuration || st.LastCompleted.IsZero() {
+		t.Fatalf("stats after a completed checkpoint %d: %+v", chk.ID, st)
 	}
 }
 

@@ -26,6 +26,8 @@ type coordinator struct {
 }
 
 type pendingCheckpoint struct {
+	start       time.Time
+	align       time.Duration // the longest alignment of a task
 	acked       map[int]bool
 	splits      map[string]SplitState
 	snaps       []subtaskSnapshot
@@ -41,7 +43,7 @@ func (c *coordinator) start() (int64, *pendingCheckpoint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextID++
-	p := &pendingCheckpoint{acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
+	p := &pendingCheckpoint{start: time.Now(), acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
 	for k, v := range c.ended {
 		p.splits[k] = v
 	}
@@ -58,11 +60,12 @@ func (c *coordinator) abort(id int64) {
 	delete(c.pending, id)
 }
 
-func (c *coordinator) ack(id int64, task int, snaps []subtaskSnapshot, unsupported []string) {
+func (c *coordinator) ack(id int64, task int, snaps []subtaskSnapshot, unsupported []string, align time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p, ok := c.pending[id]; ok {
 		p.acked[task] = true
+		p.align = max(p.align, align)
 		p.snaps = append(p.snaps, snaps...)
 		p.unsupported = append(p.unsupported, unsupported...)
 		c.check(id, p)
@@ -139,12 +142,21 @@ type CheckpointOptions struct {
 // the state and then the metadata, keeps the last Retained checkpoints and
 // tells the sinks to commit. The tasks do not wait for the upload: they go on
 // as soon as their copy of the state is taken. A savepoint is the same
-// snapshot, marked as one.
+// snapshot, marked as one. Its outcome is counted in CheckpointStats.
 func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, error) {
+	chk, p, err := j.checkpoint(ctx, savepoint)
+	if p != nil {
+		j.chkStats.record(chk, err, p.start, p.align)
+	}
+	return chk, err
+}
+
+// checkpoint takes the checkpoint; p is nil when none was started.
+func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pendingCheckpoint, error) {
 	select {
 	case <-j.ready:
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return nil, nil, context.Cause(ctx)
 	}
 	id, p := j.coord.start()
 	b := Barrier{ID: id, Savepoint: savepoint}
@@ -161,17 +173,17 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 		case r.barriers <- b:
 		case <-ctx.Done():
 			j.coord.abort(id)
-			return nil, context.Cause(ctx)
+			return nil, p, context.Cause(ctx)
 		default:
 			j.coord.abort(id)
-			return nil, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
+			return nil, p, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
 		}
 	}
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		j.coord.abort(id)
-		return nil, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
+		return nil, p, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
 	}
 	chk := &Checkpoint{ID: id, Savepoint: savepoint, Splits: p.splits, MaxParallelism: j.g.MaxParallelism,
 		State: map[string]*NodeState{}, Unsupported: p.unsupported}
@@ -188,10 +200,10 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 	co := j.opts.Checkpoints
 	if co.Store != nil {
 		if len(chk.Unsupported) > 0 {
-			return nil, fmt.Errorf("checkpoint %d: %w: operators %v keep state that cannot be checkpointed yet", id, ErrIncompatibleSnapshot, chk.Unsupported)
+			return nil, p, fmt.Errorf("checkpoint %d: %w: operators %v keep state that cannot be checkpointed yet", id, ErrIncompatibleSnapshot, chk.Unsupported)
 		}
 		if err := writeCheckpoint(ctx, co.Store, co.Job, chk, p.snaps); err != nil {
-			return nil, err
+			return nil, p, err
 		}
 		if err := retainCheckpoints(ctx, co.Store, co.Job, co.Retained); err != nil {
 			j.opts.Logger.Warn("checkpoint retention failed", "checkpoint", id, "error", err)
@@ -199,10 +211,10 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 	}
 	for _, l := range j.listeners {
 		if err := l.CommitCheckpoint(ctx, id); err != nil {
-			return chk, fmt.Errorf("checkpoint %d: commit: %w", id, err)
+			return chk, p, fmt.Errorf("checkpoint %d: commit: %w", id, err)
 		}
 	}
-	return chk, nil
+	return chk, p, nil
 }
 
 // periodicCheckpoints triggers checkpoints every Interval (and at least

@@ -40,6 +40,8 @@ type Job struct {
 	sources   []*sourceRunner
 	listeners []CheckpointListener
 	ready     chan struct{}
+
+	chkStats checkpointStats
 }
 
 // NewJob checks the graph and prepares a job to run it.

@@ -327,7 +327,7 @@ func (r *sourceRunner) clip(rec arrow.RecordBatch, col int, ts []int64) (arrow.R
 // barrier records the split positions for checkpoint b and sends it on.
 func (r *sourceRunner) barrier(ctx context.Context, t *task, b Barrier) error {
 	r.job.coord.sourceSnapshot(b.ID, r.splitStates())
-	return t.barrier(ctx, b)
+	return t.barrier(ctx, b, 0)
 }
 
 // splitStates returns what a checkpoint saves of the subtask's splits.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/weirdata/weir/watermark"
 )
@@ -149,8 +150,9 @@ func (t *task) idle() error {
 // barrier snapshots each operator of the chain in order and forwards b past
 // it; then the task acknowledges the checkpoint with the copies of its
 // operators' state (checkpoint.go). A sink that commits in two phases
-// precommits here, after every row before the barrier.
-func (t *task) barrier(ctx context.Context, b Barrier) error {
+// precommits here, after every row before the barrier. align is how long
+// the task held inputs back to align b (0 for a task with one input).
+func (t *task) barrier(ctx context.Context, b Barrier, align time.Duration) error {
 	var snaps []subtaskSnapshot
 	var unsupported []string
 	t.lastBarrier = b.ID
@@ -179,7 +181,7 @@ func (t *task) barrier(ctx context.Context, b Barrier) error {
 			return err
 		}
 	}
-	t.job.coord.ack(b.ID, t.index, snaps, unsupported)
+	t.job.coord.ack(b.ID, t.index, snaps, unsupported, align)
 	return nil
 }
 
@@ -267,6 +269,7 @@ func (t *task) runGate(ctx context.Context) error {
 	arrived := make([]bool, nq)
 	nEnded, nArrived := 0, 0
 	var align *Barrier
+	var alignStart time.Time
 	idleSent := false
 	head := t.links[0]
 
@@ -280,7 +283,7 @@ func (t *task) runGate(ctx context.Context) error {
 			arrived[i] = false
 		}
 		nArrived = 0
-		if err := t.barrier(ctx, b); err != nil {
+		if err := t.barrier(ctx, b, time.Since(alignStart)); err != nil {
 			return err
 		}
 		t.gate.unblockAll()
@@ -326,6 +329,7 @@ func (t *task) runGate(ctx context.Context) error {
 			if align == nil {
 				b := e.Barrier
 				align = &b
+				alignStart = time.Now()
 			} else if align.ID != e.Barrier.ID {
 				return fmt.Errorf("%s: barrier %d arrived while aligning %d", t.name(), e.Barrier.ID, align.ID)
 			}

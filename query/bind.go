@@ -548,15 +548,19 @@ func (b *stmtBinder) bindOrderLimit(sel *pg.SelectStmt, p Plan) (Plan, error) {
 			}
 			key.col = k - 1
 		} else {
-			e, err := BindExpr(b.stmt.Text, sb.Node, out)
+			e, err := BindExpr(b.stmt.Text, selectListSubstitute(sel, sb.Node, schemaNames(p.Schema())), out)
 			if err != nil {
+				if containsAggregate(sb.Node.ProtoReflect()) {
+					return nil, b.stmt.errorAt(loc32(sb.Node), "ORDER BY an aggregate that is not in the select list is not supported: add it to the select list")
+				}
 				return nil, err
 			}
-			c, ok := e.(*ColumnRef)
-			if !ok {
-				return nil, b.stmt.unsupportedAt(loc32(sb.Node), "ORDER BY an expression that is not an output column")
+			if c, ok := e.(*ColumnRef); ok {
+				key.col = c.Index
+			} else {
+				sp.input, key.col = withHidden(sp.input, sp.hidden, e)
+				sp.hidden++
 			}
-			key.col = c.Index
 		}
 		sp.keys = append(sp.keys, key)
 	}

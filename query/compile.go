@@ -156,7 +156,16 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 	case *streamJoinPlan:
 		return c.streamJoin(p)
 	case *sortPlan:
-		return dataflow.Stream{}, fmt.Errorf("ORDER BY and LIMIT apply to a whole result only (not inside a subquery)")
+		// Only a subquery's ORDER BY gets here (a statement's own is run
+		// by the engine). Without LIMIT or OFFSET it has no effect on the
+		// rows, as in Postgres, and is dropped, with its hidden columns.
+		if p.limit >= 0 || p.offset > 0 {
+			return dataflow.Stream{}, fmt.Errorf("LIMIT and OFFSET apply to a whole result only (not inside a subquery)")
+		}
+		if p.hidden > 0 {
+			return c.compile(p.input.(*projectPlan).input)
+		}
+		return c.compile(p.input)
 	}
 	return dataflow.Stream{}, fmt.Errorf("internal: cannot compile %T", p)
 }

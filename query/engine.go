@@ -59,6 +59,9 @@ type Progress struct {
 	// those row groups' rows. All three are 0 for a query that reads no
 	// Parquet (a live feed).
 	BytesRead, BytesTotal, RowsTotal int64
+	// Checkpoint holds the checkpoint figures of a durable run (zero
+	// otherwise).
+	Checkpoint dataflow.CheckpointStats
 }
 
 // Done ends a statement.
@@ -166,7 +169,11 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			"ORDER BY and LIMIT over a live feed are not supported: they need the whole result (use a backfill, or top-N per window)")}
 	}
 	schema := p.Schema()
-	if err := sink.Schema(i, schema); err != nil {
+	visible := schema // without the sort's hidden columns
+	if sorter != nil {
+		visible = sorter.Schema()
+	}
+	if err := sink.Schema(i, visible); err != nil {
 		return err
 	}
 	var rowsOut atomic.Int64
@@ -235,6 +242,9 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 		if err != nil {
 			return err
 		}
+		if sorter.hidden > 0 {
+			rec = array.NewRecordBatch(visible, rec.Columns()[:visible.NumFields()], rec.NumRows())
+		}
 		if rec.NumRows() > 0 {
 			rowsOut.Add(rec.NumRows())
 			if err := sink.Rows(i, dataflow.Inserts(rec)); err != nil {
@@ -265,7 +275,7 @@ func sortLocation(n *pg.Node) int32 {
 }
 
 func (e *Engine) progress(job *dataflow.Job, c *compiler, rowsOut int64) Progress {
-	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime}
+	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime, Checkpoint: job.CheckpointStats()}
 	for _, pp := range c.parquet {
 		p.BytesRead += pp.BytesRead.Load()
 		p.BytesTotal += pp.BytesTotal.Load()

@@ -313,10 +313,21 @@ type sortPlan struct {
 	keys   []sortKey
 	limit  int64 // −1: none
 	offset int64
+	// hidden is how many of the input's last columns are only sorted on
+	// (ORDER BY expressions of output columns, bind_order.go); the result
+	// leaves them out.
+	hidden int
 }
 
-func (p *sortPlan) Schema() *arrow.Schema { return p.input.Schema() }
-func (p *sortPlan) Inputs() []Plan        { return []Plan{p.input} }
+func (p *sortPlan) Schema() *arrow.Schema {
+	s := p.input.Schema()
+	if p.hidden == 0 {
+		return s
+	}
+	md := s.Metadata()
+	return arrow.NewSchema(s.Fields()[:s.NumFields()-p.hidden], &md)
+}
+func (p *sortPlan) Inputs() []Plan { return []Plan{p.input} }
 func (p *sortPlan) describe() string {
 	var parts []string
 	for _, k := range p.keys {

@@ -225,14 +225,35 @@ func (s *script) execute(sql string, mode query.Mode) (run, *sink, error) {
 	return r, out, err
 }
 
-var orderBy = regexp.MustCompile(`(?is)\border\s+by\b[^()]*$`)
+var orderBy = regexp.MustCompile(`(?is)\border\s+by\b`)
+
+// endsOrdered reports whether the query ends with an ORDER BY of its own:
+// its last ORDER BY is followed by no ')' closing a subquery.
+func endsOrdered(q string) bool {
+	locs := orderBy.FindAllStringIndex(q, -1)
+	if len(locs) == 0 {
+		return false
+	}
+	depth := 0
+	for _, c := range q[locs[len(locs)-1][1]:] {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth < 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func (s *script) query(t *testing.T, d *datadriven.TestData) string {
 	runs := *runsFlag
 	if d.HasArg("runs") {
 		d.ScanArgs(t, "runs", &runs)
 	}
-	ordered := orderBy.MatchString(strings.TrimRight(strings.TrimSpace(d.Input), ";"))
+	ordered := endsOrdered(strings.TrimRight(strings.TrimSpace(d.Input), ";"))
 	var first string
 	var firstRun run
 	for i := 0; i < runs; i++ {
