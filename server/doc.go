@@ -30,7 +30,8 @@
 //	{"type":"schema",   "id":"c1", "stmt":0, "columns":[{"name":"auction","type":"bigint"}, …]}
 //	{"type":"rows",     "id":"c1", "stmt":0, "ops":["+","-"], "rows":[[1,"2026-01-01T00:00:10Z",3], …]}
 //	{"type":"progress", "id":"c1", "rows_in":N, "rows_out":N, "splits_done":N, "splits_total":N,
-//	                    "watermark":"…", "late_rows":N}
+//	                    "watermark":"…", "late_rows":N,
+//	                    "checkpoint_id":N, "checkpoint_ms":N, "checkpoint_bytes":N, … (durable jobs)}
 //	{"type":"done",     "id":"c1", "stmt":0, "rows_out":N, "elapsed_ms":N, "message":"CREATE TABLE"}
 //	{"type":"error",    "id":"c1", "message":"…", "line":1, "column":8}
 //

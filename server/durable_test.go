@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -388,5 +390,83 @@ func TestDurableRunRefusals(t *testing.T) {
 	do(t, "GET", ts.URL+"/api/jobs", "", &raw)
 	if !strings.Contains(string(raw), `"name":"taken"`) {
 		t.Errorf("jobs %s", raw)
+	}
+}
+
+// After a checkpoint, a durable job's progress, /api/jobs entry and
+// /metrics carry its figures; a plain live job's progress does not.
+func TestCheckpointFiguresReported(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 60*rate, rate)
+	_, ts, _ := e.start()
+	plain := dial(t, ts, nil)
+	_ = plain.WriteJSON(clientMessage{Type: "run", ID: "p", SQL: "SELECT count(*) AS n FROM feed", Mode: "live", From: e.from()})
+	c := dial(t, ts, nil)
+	_ = c.WriteJSON(clientMessage{Type: "run", ID: "d", SQL: windowSQL, Mode: "live", From: e.from(), Job: "figures"})
+	var p serverMessage
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for p.CheckpointID == nil {
+		p = serverMessage{}
+		if err := c.ReadJSON(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Type == "error" {
+			t.Fatalf("%+v", p)
+		}
+		if p.Type == "progress" && (p.CheckpointsCompleted == nil || p.CheckpointsFailed == nil) {
+			t.Fatalf("a durable job's progress without checkpoint counts: %+v", p)
+		}
+	}
+	if *p.CheckpointID < 1 || *p.CheckpointsCompleted < 1 || *p.CheckpointBytes <= 0 || p.CheckpointMS == nil || p.CheckpointAlignmentMS == nil {
+		t.Fatalf("progress %+v", p.checkpointFigures)
+	}
+	if at, err := time.Parse(time.RFC3339Nano, p.CheckpointAt); err != nil || time.Since(at) > time.Minute || time.Since(at) < 0 {
+		t.Fatalf("checkpoint_at %q: %v", p.CheckpointAt, err)
+	}
+	for _, m := range collect(t, plain, "p", "progress") {
+		if m.Type == "progress" && (m.CheckpointsCompleted != nil || m.CheckpointID != nil) {
+			t.Fatalf("a plain live job's progress has checkpoint figures: %+v", m)
+		}
+	}
+	var jl struct {
+		Jobs []map[string]any `json:"jobs"`
+	}
+	do(t, "GET", ts.URL+"/api/jobs", "", &jl)
+	found := false
+	for _, j := range jl.Jobs {
+		if j["name"] == "figures" {
+			found = true
+			if id, _ := j["checkpoint_id"].(float64); id < 1 || j["checkpoint_bytes"] == nil || j["checkpoints_completed"] == nil {
+				t.Errorf("job %v", j)
+			}
+		} else if _, ok := j["checkpoint_id"]; ok {
+			t.Errorf("a plain job with checkpoint figures: %v", j)
+		}
+	}
+	if !found {
+		t.Fatalf("jobs %v", jl.Jobs)
+	}
+	res, err := ts.Client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	for _, re := range []string{
+		`(?m)^# TYPE weir_checkpoint_last_id gauge$`,
+		`(?m)^weir_checkpoint_last_id\{job="figures"\} [1-9][0-9]*$`,
+		`(?m)^weir_checkpoint_last_duration_seconds\{job="figures"\} [0-9.e+-]+$`,
+		`(?m)^weir_checkpoint_last_bytes\{job="figures"\} [1-9][0-9.e+]*$`,
+		`(?m)^weir_checkpoint_last_alignment_seconds\{job="figures"\} [0-9.e+-]+$`,
+		`(?m)^# TYPE weir_checkpoints_completed_total counter$`,
+		`(?m)^weir_checkpoints_completed_total\{job="figures"\} [1-9][0-9]*$`,
+		`(?m)^weir_checkpoints_failed_total\{job="figures"\} 0$`,
+	} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("metrics lack %s:\n%s", re, body)
+		}
+	}
+	if n := strings.Count(string(body), `{job="`); n != 6 {
+		t.Errorf("%d labelled samples, want 6 (one durable job):\n%s", n, body)
 	}
 }

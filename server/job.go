@@ -530,6 +530,9 @@ func (k *jobSink) Progress(i int, p query.Progress) error {
 	}
 	m := progressMessage("", p)
 	m.Job = j.id
+	if j.durable != nil {
+		m.checkpointFigures = newCheckpointFigures(p.Checkpoint)
+	}
 	m.RowsPerSec = ptr(int64(j.rate + 0.5))
 	if j.lagMS >= 0 {
 		m.LagMS = ptr(j.lagMS)
@@ -573,6 +576,8 @@ type jobInfo struct {
 	Name        string `json:"name,omitempty"`
 	Created     string `json:"created,omitempty"`
 	ResumedFrom int64  `json:"resumed_from,omitempty"`
+	// checkpointFigures of a running durable job (as in its progress).
+	checkpointFigures
 }
 
 func (j *job) info() jobInfo {
@@ -591,6 +596,9 @@ func (j *job) info() jobInfo {
 	}
 	if d := j.durable; d != nil {
 		ji.Durable, ji.Name, ji.ResumedFrom = true, d.name, d.resumedFrom
+		if j.state == stateRunning {
+			ji.checkpointFigures = newCheckpointFigures(j.progress.Checkpoint)
+		}
 		if !d.created.IsZero() {
 			ji.Created = d.created.UTC().Format(time.RFC3339Nano)
 		}
@@ -653,6 +661,24 @@ func (r *registry) find(id string) (*job, bool) {
 		}
 	}
 	return nil, false
+}
+
+// durableStats returns each running durable job's name and checkpoint
+// figures, by name, for /metrics.
+func (r *registry) durableStats() (names []string, stats []dataflow.CheckpointStats) {
+	r.mu.Lock()
+	jobs := make([]*job, 0, len(r.durable))
+	for _, j := range r.durable {
+		jobs = append(jobs, j)
+	}
+	r.mu.Unlock()
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].durable.name < jobs[b].durable.name })
+	for _, j := range jobs {
+		j.mu.Lock()
+		names, stats = append(names, j.durable.name), append(stats, j.progress.Checkpoint)
+		j.mu.Unlock()
+	}
+	return names, stats
 }
 
 // stopAll cancels every job (shutdown).
