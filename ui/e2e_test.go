@@ -36,7 +36,7 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	serve := exec.CommandContext(ctx, bin, "serve", "--workspace", filepath.Join(tmp, "ws"), "--addr", "127.0.0.1:0")
+	serve := exec.CommandContext(ctx, bin, "serve", "--workspace", filepath.Join(tmp, "ws"), "--addr", "127.0.0.1:0", "--checkpoint-interval", "1s")
 	serve.Cancel = func() error { return serve.Process.Signal(os.Interrupt) }
 	serve.WaitDelay = 10 * time.Second
 	stdout, err := serve.StdoutPipe()
