@@ -45,6 +45,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
+	if *interval <= 0 {
+		return usagef(fs, "--checkpoint-interval must be positive, not %s", *interval)
+	}
 	ws := *workspace
 	if ws == "" {
 		var err error
@@ -63,9 +66,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer func() { _ = nbs.Close() }()
 	if _, err := setupDemo(ctx, ws, eng, nbs, time.Now(), demoSpan, stdout); err != nil {
 		return err
-	}
-	if *interval <= 0 {
-		return usagef(fs, "--checkpoint-interval must be positive, not %s", *interval)
 	}
 	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Notebooks: nbs, Logger: slog.Default(),
 		Workspace: ws, CheckpointInterval: *interval})
