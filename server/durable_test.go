@@ -386,6 +386,9 @@ func TestDurableRunRefusals(t *testing.T) {
 	if m := collect(t, c, "b", "error"); !strings.Contains(m[len(m)-1].Message, "taken") {
 		t.Errorf("a taken name: %+v", m[len(m)-1])
 	}
+	if code := do(t, "POST", ts.URL+"/api/query", `{"sql":"SELECT count(*) FROM feed","durable":true}`, nil); code != 400 {
+		t.Errorf("a durable POST /api/query: %d", code)
+	}
 	var raw json.RawMessage
 	do(t, "GET", ts.URL+"/api/jobs", "", &raw)
 	if !strings.Contains(string(raw), `"name":"taken"`) {

@@ -216,7 +216,9 @@ export class Output {
     }
     if (p.late_rows) parts.push(h("span.stat.warn", { title: "rows that arrived after the watermark had passed them and were dropped" }, `${formatCount(p.late_rows)} late`));
     if (took > 0 && (!live || !running)) parts.push(h("span.stat.muted", formatDuration(took)));
-    if (live && this.spec?.durable && running) {
+    // A durable job's progress carries its checkpoint counts, also when
+    // this run joined it without asking for durability.
+    if (live && running && (this.spec?.durable || p.checkpoints_completed !== undefined)) {
       const text = checkpointText(p);
       parts.push(h("span.stat.ckpt", { title: checkpointTitle(p), "data-checkpoint": String(p.checkpoint_id || 0) },
         text || "no checkpoint yet", p.checkpoints_failed ? h("span.warn", ` · ${p.checkpoints_failed} failed`) : null));
