@@ -213,6 +213,26 @@ await scenario("a durable live cell keeps running and shows its checkpoint", asy
   const line = await c.locator(".stat.ckpt").innerText();
   expect(/checkpoint \d+ · .* ago · took .* · .*B/.test(line), `checkpoint line ${line}`);
   await shot("durable.png");
+  const control = process.env.WEIR_CONTROL || "";
+  if (control) {
+    // weir serve restarts (ui/e2e_test.go): it restores the durable job
+    // from its checkpoint, and the page reconnects and joins it again.
+    const out = `section.cell[data-cell="bids-per-second"] .output`;
+    const before = (await api("/api/jobs")).body.jobs.find((j) => j.durable && j.state === "running");
+    const res = await fetch(control + "/restart", { method: "POST" });
+    expect(res.status === 204, `restart: ${res.status} ${await res.text()}`);
+    let after;
+    const deadline = Date.now() + 15_000;
+    while (!(after && after.resumed_from > 0) && Date.now() < deadline) {
+      after = (await api("/api/jobs")).body.jobs.find((j) => j.durable && j.state === "running");
+      await page.waitForTimeout(100);
+    }
+    expect(after && after.name === before.name && after.resumed_from > 0, `after the restart: ${JSON.stringify(after)} (before ${JSON.stringify(before)})`);
+    await page.waitForFunction(([sel, id]) => document.querySelector(sel)?.dataset.job === id && Number(document.querySelector(sel)?.dataset.rows) > 0, [out, after.id], { timeout: 30_000 });
+    const v = Number(await c.locator(".output").getAttribute("data-version"));
+    await page.waitForFunction(([sel, v]) => Number(document.querySelector(sel)?.dataset.version) > v, [out, v], { timeout: 15_000 });
+    expect((await c.locator(".output").getAttribute("data-state")) === "running", "the cell stopped at the restart");
+  }
   await c.locator("button.run.stop").click();
   expect((await waitState(c, ["cancelled"], 5_000)) === "cancelled", "not detached");
   // Its job keeps running without a viewer, listed with its checkpoint.

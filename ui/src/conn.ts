@@ -71,15 +71,22 @@ export class Conn {
       if (this.ws !== ws) return;
       this.setState("closed");
       // Runs die with their connection: tell their cells, then reconnect.
-      for (const r of this.runs.values()) r.h.error("the connection to weir was lost; run the cell again");
-      this.runs.clear();
+      // A durable run is asked for again once reconnected: its job kept
+      // running (or the restarted server restored it), and the run joins
+      // it, getting its schema and folded result anew.
+      this.queue = [];
+      for (const [id, r] of this.runs) {
+        if (r.spec.durable && r.spec.mode === "live") { this.queue.push(this.runMessage(id, r.spec, r.format)); continue; }
+        r.h.error("the connection to weir was lost; run the cell again");
+        this.runs.delete(id);
+      }
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 5000);
     };
   }
 
-  private send(m: object) {
-    const s = JSON.stringify(m);
+  private send(m: object | string) {
+    const s = typeof m === "string" ? m : JSON.stringify(m);
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(s);
     else this.queue.push(s);
   }
@@ -88,11 +95,15 @@ export class Conn {
     const id = `r${++seq}`;
     const format = this.arrow ? "arrow" : "json";
     this.runs.set(id, { spec, h, format });
-    this.send({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format, ...(spec.durable && spec.mode === "live" ? { durable: true } : {}) });
+    this.send(this.runMessage(id, spec, format));
     return {
       id,
       cancel: () => this.cancel(id),
     };
+  }
+
+  private runMessage(id: string, spec: RunSpec, format: string): string {
+    return JSON.stringify({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format, ...(spec.durable && spec.mode === "live" ? { durable: true } : {}) });
   }
 
   private receive(data: unknown) {

@@ -194,6 +194,7 @@ export class Output {
     const rows = r ? r.length : 0;
     this.el.dataset.rows = String(rows);
     this.el.dataset.version = String(r ? r.version : 0);
+    this.el.dataset.job = this.job;
     const took = running ? performance.now() - this.started : this.elapsed;
     if (running && live) parts.push(h("span.pill.live", h("span.dot"), "Live"));
     else if (running) parts.push(h("span.pill.running", h("span.spinner"), "Running"));
