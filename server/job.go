@@ -106,6 +106,8 @@ type durableJob struct {
 	// forget is set by DELETE: the job's record and checkpoints go when
 	// it ends.
 	forget bool
+	// forgotten is set once its record and checkpoints are gone.
+	forgotten bool
 	// resumedFrom is the checkpoint the job resumed from (0: none).
 	resumedFrom int64
 }
@@ -419,12 +421,19 @@ func (j *job) settleDurable(state string) {
 	case d.forget:
 		err = s.durable.forget(ctx, d.name)
 		if err == nil {
+			j.mu.Lock()
+			j.durable.forgotten = true
+			j.mu.Unlock()
 			s.log.Info("durable job forgotten", "name", d.name, "job", j.id)
 		}
 	case state == stateDone, state == stateFailed && !d.restored && !d.produced:
 		// Only the record: checkpoints of that name that the job did not
 		// write (weir query --job NAME) stay.
-		err = s.durable.records.Delete(ctx, d.name+".json")
+		if err = s.durable.records.Delete(ctx, d.name+".json"); err == nil {
+			j.mu.Lock()
+			j.durable.forgotten = true
+			j.mu.Unlock()
+		}
 	}
 	if err != nil {
 		s.log.Warn("durable job: its record is left", "name", d.name, "job", j.id, "error", err.Error())
@@ -646,6 +655,14 @@ func (r *registry) stats() (running, viewers int, maxLagMS int64) {
 		j.mu.Unlock()
 	}
 	return running, viewers, maxLagMS
+}
+
+// runningDurable returns the running durable job named name.
+func (r *registry) runningDurable(name string) (*job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.durable[name]
+	return j, ok
 }
 
 // find returns a running job, or a recently ended one.
