@@ -21,6 +21,15 @@ import (
 //   - for operators that keep state in their own structures, the blobs their
 //     StateSnapshotter returns (snapshot_codec.go: one envelope per key group).
 //
+// A backend whose tables are in a StateStore (Pebble), in a job that stores
+// its checkpoints, saves them incrementally instead: on the barrier the
+// store writes a local checkpoint (hard links), and the upload sends only
+// the immutable files no earlier checkpoint of the subtask uploaded; the
+// subtask's entry lists every file it needs (StoreCheckpoint), and its
+// timers are still saved by key group. A restore downloads the files of
+// the former subtasks whose key groups overlap the new subtask's and lets
+// the store keep the owned key groups (StateStore.Restore).
+//
 // A restore at any parallelism gives subtask s of p the key groups
 // KeyGroupsOf(s, p, MaxParallelism) of every node. An operator behind a hash
 // exchange finds exactly the state of its keys there. An operator that is
@@ -97,6 +106,10 @@ type Checkpoint struct {
 	// Unsupported names the operators whose state the checkpoint could not
 	// save: such a checkpoint cannot be stored or restored.
 	Unsupported []string
+
+	// files is the store the StoreCheckpoint files were uploaded to
+	// (nil when there are none).
+	files CheckpointStore
 }
 
 // NodeState is one node's saved state: blobs by key group, several when
@@ -104,9 +117,42 @@ type Checkpoint struct {
 type NodeState struct {
 	Operator map[int][][]byte // StateSnapshotter blobs
 	Backend  map[int][][]byte // StateBackend.SnapshotKeyGroup snapshots
+	// Stores are the state-store files of the node's subtasks, when they
+	// kept their tables in a StateStore and the checkpoint was stored:
+	// then Backend holds only their timers.
+	Stores []*StoreCheckpoint
+	err    error // a StoreCheckpoint entry that did not decode
+}
+
+// StoreCheckpoint is what one operator subtask's StateStore saved: the
+// files of its checkpoint directory, as stored in the CheckpointStore.
+type StoreCheckpoint struct {
+	Subtask   int
+	KeyGroups KeyGroupRange
+	Files     []StoreFile
+}
+
+// StoreFile is one file of a StoreCheckpoint.
+type StoreFile struct {
+	// Name is the file's name in the store's checkpoint directory.
+	Name string
+	// Blob is its name in the CheckpointStore: shared by the checkpoints
+	// of the job that need it, or private to one checkpoint.
+	Blob string
+	Size uint64
+	CRC  uint32 // CRC-32C of the content
 }
 
 func (n *NodeState) add(kind byte, kg int, blob []byte) {
+	if kind == entryStore {
+		sc, err := decodeStoreManifest(blob)
+		if err != nil {
+			n.err = err
+			return
+		}
+		n.Stores = append(n.Stores, sc)
+		return
+	}
 	m := &n.Operator
 	if kind == entryBackend {
 		m = &n.Backend
@@ -122,6 +168,7 @@ type subtaskSnapshot struct {
 	node    string
 	subtask int
 	entries []snapshotEntry
+	store   *storeUpload // the local checkpoint of a StateStore, to upload
 }
 
 type snapshotEntry struct {
@@ -133,6 +180,7 @@ type snapshotEntry struct {
 const (
 	entryOperator = 1
 	entryBackend  = 2
+	entryStore    = 3 // a StoreCheckpoint (format 2)
 )
 
 func errNotSplittable(col string) error {
@@ -158,7 +206,13 @@ func snapshotLink(ctx context.Context, l *chainLink, b Barrier) (snap subtaskSna
 	} else if keepsOwnState(l.op) {
 		return snap, true, nil
 	}
+	if st := l.tc.State; st != nil && st.st != nil && st.st.inc != nil {
+		return snapshotStore(snap, st, b)
+	}
 	if st := l.tc.State; st != nil {
+		if err := st.Err(); err != nil {
+			return snap, false, err
+		}
 		for _, kg := range st.GroupsWithState() {
 			var buf snapshotBuffer
 			if err := st.SnapshotKeyGroup(kg, &buf); err != nil {
@@ -189,12 +243,21 @@ func keepsOwnState(op Operator) bool {
 
 // restoreLink restores one operator subtask from chk: the key groups its
 // subtask owns at the job's current parallelism.
-func restoreLink(l *chainLink, chk *Checkpoint) error {
+func restoreLink(ctx context.Context, l *chainLink, chk *Checkpoint) error {
 	ns := chk.State[l.node.Name]
 	if ns == nil {
 		return nil
 	}
+	if ns.err != nil {
+		return ns.err
+	}
 	owned := KeyGroupsOf(l.tc.Subtask, l.tc.Parallelism, l.tc.MaxParallelism)
+	incremental := len(ns.Stores) > 0
+	if incremental {
+		if err := restoreStore(ctx, l.tc.State, chk, ns.Stores, owned); err != nil {
+			return err
+		}
+	}
 	s, isSnap := l.op.(StateSnapshotter)
 	for _, kg := range sortedMapKeys(ns.Operator) {
 		if !owned.Contains(kg) {
@@ -217,7 +280,7 @@ func restoreLink(l *chainLink, chk *Checkpoint) error {
 		if len(blobs) != 1 {
 			return fmt.Errorf("%w: %d keyed-state snapshots of key group %d (the operator was not keyed)", ErrIncompatibleSnapshot, len(blobs), kg)
 		}
-		if err := l.tc.State.RestoreKeyGroup(kg, &snapshotReaderAt{b: blobs[0]}); err != nil {
+		if err := l.tc.State.restoreKeyGroup(kg, &snapshotReaderAt{b: blobs[0]}, !incremental); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,23 +52,34 @@ var ErrBlobNotFound = errors.New("checkpoint blob not found")
 //
 // Subtask file, with bytes and the envelope as in snapshot_codec.go:
 //
-//	file  = "WCS" version:byte(=1) node:bytes subtask:uvarint n:uvarint entry*n crc:uint32
-//	entry = kind:byte(1 = operator blob, 2 = keyed-state snapshot) kg:uvarint blob:bytes
+//	file  = "WCS" version:byte(=2) node:bytes subtask:uvarint n:uvarint entry*n crc:uint32
+//	entry = kind:byte kg:uvarint blob:bytes
+//	kind  = 1 operator blob | 2 keyed-state snapshot | 3 state-store manifest (version 2)
 //
 // Metadata:
 //
-//	meta  = "WCM" version:byte(=1) job:bytes id:uvarint savepoint:bool maxParallelism:uvarint
+//	meta  = "WCM" version:byte(=2) job:bytes id:uvarint savepoint:bool maxParallelism:uvarint
 //	        nsplits:uvarint (split:bytes position:varint max:varint done:bool)*
-//	        nfiles:uvarint (name:bytes size:uvarint crc:uvarint)*
+//	        nfiles:uvarint (name:bytes size:uvarint crc:uvarint kind:byte)*
 //	        crc:uint32
+//	kind  = 1 subtask file | 2 state-store file (checkpoint_incremental.go)
 //
-// crc is the CRC-32C of every byte before it, big-endian.
+// crc is the CRC-32C of every byte before it, big-endian. The metadata
+// names every file the checkpoint needs: its subtask files, and the
+// state-store files, which may be shared with other checkpoints of the
+// job (<job>/shared/...) except in a savepoint, whose files are all under
+// its own directory. Version 1 (no kind: every file a subtask file, no
+// state-store entries) is still read; a version above 2 is refused with
+// ErrIncompatibleSnapshot.
 
 const (
 	metadataName     = "_metadata"
 	subtaskMagic     = "WCS"
 	metadataMagic    = "WCM"
-	checkpointFormat = 1
+	checkpointFormat = 2
+
+	fileSubtask = 1 // metadata file kinds
+	fileStore   = 2
 )
 
 func checkpointDir(job string, id int64) string {
@@ -92,23 +104,24 @@ func seal(buf []byte) []byte {
 	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
 
-// unseal checks the magic, version and trailing CRC of a file and returns a
-// decoder over what lies between.
-func unseal(b []byte, magic, what string) (*snapDecoder, error) {
+// unseal checks the magic, version (1 to maxVersion) and trailing CRC of a
+// file and returns a decoder over what lies between, and the version.
+func unseal(b []byte, magic, what string, maxVersion byte) (*snapDecoder, byte, error) {
 	if len(b) < len(magic)+1+4 {
-		return nil, fmt.Errorf("%w: %s of %d bytes (truncated)", ErrCorruptSnapshot, what, len(b))
+		return nil, 0, fmt.Errorf("%w: %s of %d bytes (truncated)", ErrCorruptSnapshot, what, len(b))
 	}
 	body := b[:len(b)-4]
 	if got, want := crc32.Checksum(body, castagnoli), binary.BigEndian.Uint32(b[len(b)-4:]); got != want {
-		return nil, fmt.Errorf("%w: %s checksum %08x, want %08x", ErrCorruptSnapshot, what, got, want)
+		return nil, 0, fmt.Errorf("%w: %s checksum %08x, want %08x", ErrCorruptSnapshot, what, got, want)
 	}
 	if string(body[:len(magic)]) != magic {
-		return nil, fmt.Errorf("%w: %s has a bad magic number", ErrCorruptSnapshot, what)
+		return nil, 0, fmt.Errorf("%w: %s has a bad magic number", ErrCorruptSnapshot, what)
 	}
-	if v := body[len(magic)]; v != checkpointFormat {
-		return nil, fmt.Errorf("%w: %s format version %d, want %d", ErrIncompatibleSnapshot, what, v, checkpointFormat)
+	v := body[len(magic)]
+	if v < 1 || v > maxVersion {
+		return nil, 0, fmt.Errorf("%w: %s format version %d, want 1 to %d (written by a newer weir?)", ErrIncompatibleSnapshot, what, v, maxVersion)
 	}
-	return &snapDecoder{b: body[len(magic)+1:]}, nil
+	return &snapDecoder{b: body[len(magic)+1:]}, v, nil
 }
 
 func encodeSubtaskFile(s subtaskSnapshot) []byte {
@@ -126,7 +139,7 @@ func encodeSubtaskFile(s subtaskSnapshot) []byte {
 
 // decodeSubtaskFile adds the entries of a subtask file to state.
 func decodeSubtaskFile(b []byte, maxPar int, state map[string]*NodeState) error {
-	d, err := unseal(b, subtaskMagic, "subtask file")
+	d, version, err := unseal(b, subtaskMagic, "subtask file", checkpointFormat)
 	if err != nil {
 		return err
 	}
@@ -145,7 +158,7 @@ func decodeSubtaskFile(b []byte, maxPar int, state map[string]*NodeState) error 
 		if d.err != nil {
 			break
 		}
-		if kind != entryOperator && kind != entryBackend {
+		if kind != entryOperator && kind != entryBackend && (kind != entryStore || version < 2) {
 			d.fail("unknown entry kind %d", kind)
 			break
 		}
@@ -154,6 +167,10 @@ func decodeSubtaskFile(b []byte, maxPar int, state map[string]*NodeState) error 
 			break
 		}
 		ns.add(kind, int(kg), blob)
+		if ns.err != nil {
+			d.err = ns.err
+			break
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
@@ -165,6 +182,7 @@ type fileRef struct {
 	name string
 	size uint64
 	crc  uint32
+	kind byte // fileSubtask or fileStore
 }
 
 func encodeMetadata(job string, chk *Checkpoint, files []fileRef) []byte {
@@ -187,12 +205,13 @@ func encodeMetadata(job string, chk *Checkpoint, files []fileRef) []byte {
 		e.str(f.name)
 		e.uvarint(f.size)
 		e.uvarint(uint64(f.crc))
+		e.byte(f.kind)
 	}
 	return seal(e.buf)
 }
 
 func decodeMetadata(b []byte) (job string, chk *Checkpoint, files []fileRef, err error) {
-	d, err := unseal(b, metadataMagic, "metadata")
+	d, version, err := unseal(b, metadataMagic, "metadata", checkpointFormat)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -214,12 +233,18 @@ func decodeMetadata(b []byte) (job string, chk *Checkpoint, files []fileRef, err
 	}
 	n = d.count(3)
 	for range n {
-		f := fileRef{name: d.str(), size: d.uvarint()}
+		f := fileRef{name: d.str(), size: d.uvarint(), kind: fileSubtask}
 		c := d.uvarint()
 		if c > 1<<32-1 {
 			d.fail("crc %d", c)
 		}
 		f.crc = uint32(c)
+		if version >= 2 {
+			f.kind = d.byte()
+			if d.err == nil && f.kind != fileSubtask && f.kind != fileStore {
+				d.fail("file kind %d", f.kind)
+			}
+		}
 		files = append(files, f)
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -231,26 +256,77 @@ func decodeMetadata(b []byte) (job string, chk *Checkpoint, files []fileRef, err
 	return job, chk, files, nil
 }
 
-// writeCheckpoint uploads a checkpoint: every subtask file (a few at a time),
-// then the metadata. It runs after the tasks have acknowledged, off their
-// goroutines.
+// writeCheckpoint uploads a checkpoint: the new files of state stores and
+// every subtask file (a few at a time), then the metadata. It runs after
+// the tasks have acknowledged, off their goroutines. The local checkpoint
+// directories of state stores are removed whatever the outcome.
 func writeCheckpoint(ctx context.Context, store CheckpointStore, job string, chk *Checkpoint, snaps []subtaskSnapshot) error {
-	files := make([]fileRef, len(snaps))
+	defer func() {
+		for _, s := range snaps {
+			if s.store != nil {
+				os.RemoveAll(s.store.dir) //nolint:errcheck // best effort: the subtask's directory is removed on Close
+			}
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for i, s := range snaps {
-		data := encodeSubtaskFile(s)
-		name := subtaskFileName(job, chk.ID, s.node, s.subtask)
-		files[i] = fileRef{name: name, size: uint64(len(data)), crc: crc32.Checksum(data, castagnoli)}
+	upload := func(name string, put func() error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := store.Put(ctx, name, data); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := put(); err != nil {
 				cancel(fmt.Errorf("checkpoint %d: upload %s: %w", chk.ID, name, err))
 			}
 		})
+	}
+	// State-store files first: the subtask files name their sizes and CRCs.
+	for _, s := range snaps {
+		if s.store == nil {
+			continue
+		}
+		for _, i := range s.store.upload {
+			upload(s.store.manifest.Files[i].Blob, func() error { return s.store.uploadFile(ctx, store, i) })
+		}
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	var files []fileRef
+	for _, s := range snaps {
+		if s.store == nil {
+			continue
+		}
+		for _, f := range s.store.manifest.Files {
+			files = append(files, fileRef{name: f.Blob, size: f.Size, crc: f.CRC, kind: fileStore})
+		}
+		// The manifest now has every size and CRC: replace the one taken
+		// on the barrier, in the subtask file and in chk.
+		blob := encodeStoreManifest(s.store.manifest)
+		for i, e := range s.entries {
+			if e.kind == entryStore {
+				s.entries[i].blob = blob
+			}
+		}
+		if ns := chk.State[s.node]; ns != nil {
+			for i, sc := range ns.Stores {
+				if sc.Subtask == s.subtask {
+					ns.Stores[i] = s.store.manifest
+				}
+			}
+		}
+		chk.files = store
+	}
+	for _, s := range snaps {
+		data := encodeSubtaskFile(s)
+		name := subtaskFileName(job, chk.ID, s.node, s.subtask)
+		files = append(files, fileRef{name: name, size: uint64(len(data)), crc: crc32.Checksum(data, castagnoli), kind: fileSubtask})
+		upload(name, func() error { return store.Put(ctx, name, data) })
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
@@ -258,6 +334,11 @@ func writeCheckpoint(ctx context.Context, store CheckpointStore, job string, chk
 	}
 	if err := store.Put(ctx, checkpointDir(job, chk.ID)+metadataName, encodeMetadata(job, chk, files)); err != nil {
 		return fmt.Errorf("checkpoint %d: write metadata: %w", chk.ID, err)
+	}
+	for _, s := range snaps {
+		if s.store != nil {
+			s.store.confirm(job)
+		}
 	}
 	return nil
 }
@@ -297,29 +378,107 @@ func listCheckpoints(ctx context.Context, store CheckpointStore, job string) (id
 // retainCheckpoints deletes all but the newest keep complete checkpoints,
 // and the incomplete ones older than the newest complete one (left over by
 // failed uploads). Incomplete checkpoints newer than it may be in progress.
+// Then it deletes the shared state-store files that the deleted
+// checkpoints named and that no retained complete checkpoint names; a
+// shared file a checkpoint in progress uploaded is named by none of the
+// deleted ones, so it stays.
 func retainCheckpoints(ctx context.Context, store CheckpointStore, job string, keep int) error {
 	ids, complete, err := listCheckpoints(ctx, store, job)
 	if err != nil {
 		return err
 	}
 	kept, newest := 0, int64(-1)
-	var drop []int64
+	var drop, retained []int64
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := ids[i]
 		switch {
 		case complete[id] && kept < keep:
 			kept++
 			newest = max(newest, id)
+			retained = append(retained, id)
 		case complete[id] || id < newest:
 			drop = append(drop, id)
 		}
 	}
+	orphans := map[string]bool{}
 	for _, id := range drop {
+		// A checkpoint whose files cannot be read leaves its shared files.
+		names, _ := sharedFilesOf(ctx, store, job, id, complete[id])
+		for n := range names {
+			orphans[n] = true
+		}
 		if err := deleteCheckpoint(ctx, store, job, id); err != nil {
 			return err
 		}
 	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	for _, id := range retained {
+		names, err := sharedFilesOf(ctx, store, job, id, true)
+		if err != nil {
+			return fmt.Errorf("retain checkpoints: %w (no shared file deleted)", err)
+		}
+		for n := range names {
+			delete(orphans, n)
+		}
+	}
+	for _, name := range sortedMapKeys(orphans) {
+		if err := store.Delete(ctx, name); err != nil {
+			return fmt.Errorf("delete shared state-store file %s: %w", name, err)
+		}
+	}
 	return nil
+}
+
+// sharedFilesOf returns the shared state-store files that checkpoint id
+// names: in its metadata when it is complete, else in its subtask files.
+func sharedFilesOf(ctx context.Context, store CheckpointStore, job string, id int64, complete bool) (map[string]bool, error) {
+	out := map[string]bool{}
+	shared := sharedPrefix(job)
+	if complete {
+		meta, err := store.Get(ctx, checkpointDir(job, id)+metadataName)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: metadata: %w", id, err)
+		}
+		_, _, files, err := decodeMetadata(meta)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: metadata: %w", id, err)
+		}
+		for _, f := range files {
+			if f.kind == fileStore && strings.HasPrefix(f.name, shared) {
+				out[f.name] = true
+			}
+		}
+		return out, nil
+	}
+	names, err := store.List(ctx, checkpointDir(job, id))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if strings.Contains(strings.TrimPrefix(name, checkpointDir(job, id)), ".store/") {
+			continue
+		}
+		data, err := store.Get(ctx, name)
+		if err != nil {
+			continue
+		}
+		state := map[string]*NodeState{}
+		if decodeSubtaskFile(data, 1<<15, state) != nil {
+			continue
+		}
+		for _, ns := range state {
+			for _, sc := range ns.Stores {
+				for _, f := range sc.Files {
+					if strings.HasPrefix(f.Blob, shared) {
+						out[f.Blob] = true
+					}
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // deleteCheckpoint removes the metadata first, so that a checkpoint half
@@ -341,7 +500,9 @@ func deleteCheckpoint(ctx context.Context, store CheckpointStore, job string, id
 	return nil
 }
 
-// ReadCheckpoint loads and verifies checkpoint id of job.
+// ReadCheckpoint loads and verifies checkpoint id of job. The state-store
+// files it names are checked to exist; they are read, and their sizes and
+// CRCs checked, when a subtask restores from them.
 func ReadCheckpoint(ctx context.Context, store CheckpointStore, job string, id int64) (*Checkpoint, error) {
 	meta, err := store.Get(ctx, checkpointDir(job, id)+metadataName)
 	if err != nil {
@@ -354,7 +515,15 @@ func ReadCheckpoint(ctx context.Context, store CheckpointStore, job string, id i
 	if gotJob != job || chk.ID != id {
 		return nil, fmt.Errorf("checkpoint %d: %w: metadata is of job %q checkpoint %d", id, ErrCorruptSnapshot, gotJob, chk.ID)
 	}
+	storeFiles := map[string]fileRef{}
 	for _, f := range files {
+		if f.kind == fileStore {
+			if !strings.HasPrefix(f.name, checkpointDir(job, id)) && !strings.HasPrefix(f.name, sharedPrefix(job)) {
+				return nil, fmt.Errorf("checkpoint %d: %w: state-store file %q outside the checkpoint and the job's shared files", id, ErrCorruptSnapshot, f.name)
+			}
+			storeFiles[f.name] = f
+			continue
+		}
 		if !strings.HasPrefix(f.name, checkpointDir(job, id)) {
 			return nil, fmt.Errorf("checkpoint %d: %w: file %q outside the checkpoint", id, ErrCorruptSnapshot, f.name)
 		}
@@ -369,6 +538,37 @@ func ReadCheckpoint(ctx context.Context, store CheckpointStore, job string, id i
 			return nil, fmt.Errorf("checkpoint %d: %s: %w", id, f.name, err)
 		}
 	}
+	if len(storeFiles) == 0 {
+		return chk, nil
+	}
+	// Every state-store file a subtask needs is in the metadata, as the
+	// subtask's manifest describes it, and in the store.
+	for _, ns := range chk.State {
+		for _, sc := range ns.Stores {
+			for _, f := range sc.Files {
+				m, ok := storeFiles[f.Blob]
+				if !ok || m.size != f.Size || m.crc != f.CRC {
+					return nil, fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d is not in the metadata as its manifest says", id, ErrCorruptSnapshot, f.Blob, sc.Subtask)
+				}
+			}
+		}
+	}
+	present := map[string]bool{}
+	for _, prefix := range []string{checkpointDir(job, id), sharedPrefix(job)} {
+		names, err := store.List(ctx, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: list state-store files: %w", id, err)
+		}
+		for _, n := range names {
+			present[n] = true
+		}
+	}
+	for _, name := range sortedMapKeys(storeFiles) {
+		if !present[name] {
+			return nil, fmt.Errorf("checkpoint %d: %w: state-store file %s is missing", id, ErrCorruptSnapshot, name)
+		}
+	}
+	chk.files = store
 	return chk, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/dataflow/checkpointtest"
 	"github.com/weirdata/weir/internal/columnar"
+	"github.com/weirdata/weir/storage/pebblestate"
 	"github.com/weirdata/weir/watermark"
 )
 
@@ -317,7 +318,8 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 		par1, p2 int
 	}{{"tumble", 2, 1}, {"tumble", 2, 3}, {"hop", 3, 2}, {"cumulate", 1, 4}, {"tumble", 4, 4}, {"session", 2, 3}, {"session", 3, 1},
 		{"buffer", 2, 1}, {"buffer", 2, 3}, {"buffer", 2, 4}, {"join", 2, 1}, {"join", 2, 3}, {"join", 2, 4},
-		{"lookup", 2, 1}, {"lookup", 2, 3}, {"lookup", 2, 4}, {"lookup-wait", 2, 1}, {"lookup-wait", 2, 3}, {"lookup-wait", 2, 4}} {
+		{"lookup", 2, 1}, {"lookup", 2, 3}, {"lookup", 2, 4}, {"lookup-wait", 2, 1}, {"lookup-wait", 2, 3}, {"lookup-wait", 2, 4},
+		{"spill", 2, 1}, {"spill", 2, 3}, {"spill", 1, 4}, {"spill-pebble", 2, 1}, {"spill-pebble", 2, 3}} {
 		t.Run(fmt.Sprintf("%s/%d-to-%d", tc.kind, tc.par1, tc.p2), func(t *testing.T) {
 			data := ckData(uint64(tc.par1*10+tc.p2), splits, batches, rowsPer)
 
@@ -331,8 +333,23 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			}
 			want := foldRows(t, ref.Batches())
 
+			if tc.kind == "spill" {
+				// The tumble job with its group aggregates holding two
+				// keys in memory and spilling the rest to the backend's
+				// table, across the checkpoint and the restore.
+				defer dataflow.SetResidentKeysForTest(2)()
+			}
 			store := dataflow.NewMemoryCheckpointStore()
 			opts := dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "ck"}}
+			if tc.kind == "spill-pebble" {
+				// The same with the group aggregates' spilled keys in
+				// Pebble, checkpointed incrementally: the limit a Pebble
+				// backend spills at, lowered.
+				old := dataflow.GroupAggResidentKeys
+				dataflow.GroupAggResidentKeys = 2
+				defer func() { dataflow.GroupAggResidentKeys = old }()
+				opts.StateStore, opts.StateDir = pebblestate.Factory(pebblestate.Options{}), t.TempDir()
+			}
 			out := dataflow.NewCommitCollector()
 			job, err = dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: gate}, tc.par1, out, tc.kind), opts)
 			if err != nil {
@@ -354,6 +371,23 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 				for _, node := range nodes {
 					if ns := chk.State[node]; ns == nil || len(ns.Operator) == 0 {
 						t.Fatalf("the checkpoint saved no state of %s: %v", node, slices.Sorted(maps.Keys(chk.State)))
+					}
+				}
+			}
+			if strings.HasPrefix(tc.kind, "spill") {
+				for _, node := range []string{"grp"} {
+					ssts := 0 // Pebble: the spilled keys are in its tables' files
+					if ns := chk.State[node]; ns != nil {
+						for _, st := range ns.Stores {
+							for _, f := range st.Files {
+								if strings.HasSuffix(f.Name, ".sst") {
+									ssts++
+								}
+							}
+						}
+					}
+					if ns := chk.State[node]; ns == nil || len(ns.Backend)+ssts == 0 {
+						t.Fatalf("the checkpoint saved no spilled keys of %s", node)
 					}
 				}
 			}

@@ -73,6 +73,9 @@ type groupAggOp struct {
 	gen     uint32
 	touched []uint32 // per slot: the batch generation that last touched it
 
+	spill    aggSpill // keys moved to the state backend (group_agg_spill.go)
+	spillErr error    // a spilled key that could not be read, found by lookup
+
 	emptyOut  bool  // the empty group's row is the current output (EmptyGroup, live)
 	emptyDone bool  // it was emitted
 	empty     int32 // a slot that stays empty, or −1
@@ -84,6 +87,9 @@ func (o *groupAggOp) Open(tc *TaskContext) error {
 	}
 	o.TC = tc
 	o.empty = -1
+	if o.spillable() {
+		o.spill.limit = residentKeys(tc)
+	}
 	if o.spec.InputSchema != nil {
 		if err := o.resolve(o.spec.InputSchema); err != nil {
 			return err
@@ -130,20 +136,37 @@ func (o *groupAggOp) resolve(schema *arrow.Schema) error {
 	return nil
 }
 
-// lookup returns the slot of row r's key, creating it.
+// lookup returns the slot of row r's key, creating it — or taking it back
+// from the spill table; created reports a key seen for the first time.
 func (o *groupAggOp) lookup(r int) (int32, bool) {
-	return o.idx.lookup(&o.keys, r, func() int32 {
+	unspilled := false
+	s, created := o.idx.lookup(&o.keys, r, func() int32 {
 		s := o.arena.alloc()
 		o.arena.setKey(s, o.keys.rec, o.keyIdx, r)
 		o.idx.slots = append(o.idx.slots, s)
 		for int(s) >= len(o.touched) {
 			o.touched = append(o.touched, 0)
 		}
+		var err error
+		if unspilled, err = o.unspill(r, s); err != nil && o.spillErr == nil {
+			o.spillErr = err
+		}
 		return s
 	})
+	return s, created && !unspilled
 }
 
-func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
+func (o *groupAggOp) ProcessBatch(ctx context.Context, in int, b Batch) error {
+	if err := o.processBatch(ctx, in, b); err != nil {
+		return err
+	}
+	if o.spillErr != nil {
+		return o.spillErr
+	}
+	return o.maybeSpill()
+}
+
+func (o *groupAggOp) processBatch(ctx context.Context, _ int, b Batch) error {
 	rec := b.Rec
 	if err := o.resolve(rec.Schema()); err != nil {
 		return err
@@ -153,11 +176,14 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, _ int, b Batch) error {
 	}
 	n := int(rec.NumRows())
 	o.keys.prepare(rec, o.keyIdx, o.arena.keys, o.fast)
+	if err := o.prepareSpill(rec); err != nil {
+		return err
+	}
 	if cap(o.slots) < n {
 		o.slots = make([]int32, n)
 	}
 	slots := o.slots[:n]
-	if o.spec.EmitAtEnd && o.fast && o.keys.valid == nil && b.Ops == nil {
+	if o.spec.EmitAtEnd && o.fast && o.keys.valid == nil && b.Ops == nil && o.spill.limit == 0 {
 		// The backfill fast path: no changelog to emit, no nulls, no
 		// retractions — one table probe per row, then the typed adds.
 		tab := o.idx.ints
@@ -289,5 +315,16 @@ func (o *groupAggOp) Finish(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return o.spilledRows(func(slots []int32) error {
+		live = live[:0]
+		for _, s := range slots {
+			if o.arena.acc.count[s] > 0 {
+				live = append(live, s)
+			}
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		return o.TC.Out.Emit(ctx, Inserts(o.build(live)))
+	})
 }

@@ -26,6 +26,14 @@ type JobOptions struct {
 	// split positions, operators get the state of the key groups they own
 	// at the job's parallelism, which may differ from the checkpoint's.
 	Restore *Checkpoint
+	// StateStore, when set, keeps the byte tables of every operator
+	// subtask's keyed state (process functions' ValueState, MapState,
+	// ListState) in a store it opens, on first use, in a directory under
+	// StateDir (default os.TempDir()), removed when the job ends: state
+	// larger than memory (storage/pebblestate). Nil keeps them in memory.
+	// With a checkpoint store, such state is checkpointed incrementally.
+	StateStore StateStoreFactory
+	StateDir   string
 }
 
 // Job is a running instance of a graph: one goroutine per task, bounded
@@ -97,6 +105,8 @@ func (j *Job) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tasks, gates, err := j.build(ctx)
+	// Deferred first, so it runs after the periodic checkpoints stopped.
+	defer j.closeState(tasks)
 	if err != nil {
 		return err
 	}
@@ -209,7 +219,7 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 					Node: m.Name, Subtask: s, Parallelism: m.Parallelism,
 					KeyGroups: groups, MaxParallelism: g.MaxParallelism,
 					UpdatesPossible: g.updatesPossible(),
-					State:           NewStateBackend(groups),
+					State:           j.newStateBackend(m.Name, s, groups),
 					Metrics:         l.metrics,
 					Logger:          j.opts.Logger.With("node", m.Name, "subtask", s),
 				}
@@ -332,6 +342,30 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 		}
 	}
 	return tasks, gates, nil
+}
+
+// newStateBackend returns the state backend of one operator subtask: in
+// memory, or in the job's StateStore.
+func (j *Job) newStateBackend(node string, subtask int, groups KeyGroupRange) *StateBackend {
+	if j.opts.StateStore == nil {
+		return NewStateBackend(groups)
+	}
+	s := NewStoreStateBackend(groups, j.opts.StateStore, StateStoreSpec{Node: node, Subtask: subtask}, j.opts.StateDir)
+	if co := j.opts.Checkpoints; co.Store != nil {
+		s.st.inc = &incrementalState{job: co.Job, node: node, subtask: subtask, run: newRunID(), uploaded: map[string]StoreFile{}}
+	}
+	return s
+}
+
+// closeState closes the state backends of the tasks' operators.
+func (j *Job) closeState(tasks []*task) {
+	for _, t := range tasks {
+		for _, l := range t.links {
+			if err := l.tc.State.Close(); err != nil {
+				j.opts.Logger.Warn("closing state", "node", l.node.Name, "subtask", l.tc.Subtask, "error", err)
+			}
+		}
+	}
 }
 
 // updatesPossible reports whether a source may leave splits idle.

@@ -313,6 +313,9 @@ func (o *processOp) ProcessWatermark(ctx context.Context, w watermark.Time) erro
 }
 
 func (o *processOp) flush(ctx context.Context) error {
+	if err := o.TC.State.Err(); err != nil {
+		return err
+	}
 	if o.w.Len() == 0 {
 		return nil
 	}

@@ -23,10 +23,12 @@ import (
 // A backend is used by one goroutine (its subtask); it is not safe for
 // concurrent use.
 //
-// The in-memory implementation is the default; issue #6 adds Pebble behind
-// the same methods. Every backend must pass the conformance test
-// (testBackend in state_test.go). The ordered-KV layout a Pebble backend
-// stores is, per entry:
+// The byte tables are kept in memory by default (NewStateBackend), or in
+// a StateStore (NewStoreStateBackend: Pebble, in storage/pebblestate, for
+// state larger than memory), chosen per job (JobOptions.StateStore).
+// Timers and operator-managed state stay in memory either way. Both must
+// pass the conformance suite in dataflow/statetest. The ordered-KV layout
+// a store keeps is, per entry:
 //
 //	key group (2 bytes, big-endian) | uvarint len(table) | table | key  →  value
 //
@@ -37,6 +39,7 @@ type StateBackend struct {
 	tables  map[string]*stateTable
 	timers  map[string]*TimerService
 	managed map[string]ManagedState
+	st      *storeState // nil: the tables are in memory
 }
 
 // ManagedState is operator state kept outside the backend's tables.
@@ -65,6 +68,14 @@ func (s *StateBackend) Register(name string, m ManagedState) error {
 
 // Table returns the byte table named name, creating it.
 func (s *StateBackend) Table(name string) *StateTable {
+	if s.st != nil {
+		tb := s.st.tabs[name]
+		if tb == nil {
+			tb = &StateTable{groups: s.groups, kv: &kvTable{st: s.st, name: tablePrefix(name)}}
+			s.st.tabs[name] = tb
+		}
+		return tb
+	}
 	t, ok := s.tables[name]
 	if !ok {
 		t = &stateTable{groups: map[int]*stateGroup{}}
@@ -84,8 +95,23 @@ func (s *StateBackend) Timers(name string) *TimerService {
 	return ts
 }
 
-// TableNames returns the names of the byte tables, sorted.
-func (s *StateBackend) TableNames() []string { return sortedMapKeys(s.tables) }
+// TableNames returns the names of the byte tables, sorted: in a store,
+// those opened and those that hold entries.
+func (s *StateBackend) TableNames() []string {
+	if s.st == nil {
+		return sortedMapKeys(s.tables)
+	}
+	seen := map[string]bool{}
+	for name := range s.st.tabs {
+		seen[name] = true
+	}
+	for _, kg := range s.st.groupsWithEntries(s.groups) {
+		for _, name := range s.st.tableNamesIn(kg) {
+			seen[name] = true
+		}
+	}
+	return sortedMapKeys(seen)
+}
 
 // TimerNames returns the names of the timer services, sorted.
 func (s *StateBackend) TimerNames() []string { return sortedMapKeys(s.timers) }
@@ -97,6 +123,11 @@ func (s *StateBackend) GroupsWithState() []int {
 	seen := map[int]bool{}
 	for _, t := range s.tables {
 		for kg := range t.groups {
+			seen[kg] = true
+		}
+	}
+	if s.st != nil {
+		for _, kg := range s.st.groupsWithEntries(s.groups) {
 			seen[kg] = true
 		}
 	}
@@ -134,6 +165,7 @@ type stateGroup struct {
 type StateTable struct {
 	t      *stateTable
 	groups KeyGroupRange
+	kv     *kvTable // non-nil: the table is in a StateStore
 }
 
 func (t *StateTable) check(kg int) {
@@ -146,6 +178,9 @@ func (t *StateTable) check(kg int) {
 // memory: it must not be modified, and is valid until the key is next written.
 func (t *StateTable) Get(kg int, key []byte) ([]byte, bool) {
 	t.check(kg)
+	if t.kv != nil {
+		return t.kv.get(kg, key)
+	}
 	g := t.t.groups[kg]
 	if g == nil {
 		return nil, false
@@ -170,6 +205,10 @@ func (t *StateTable) groupFor(kg int) *stateGroup {
 // must not modify it afterwards.
 func (t *StateTable) Put(kg int, key, val []byte) {
 	t.check(kg)
+	if t.kv != nil {
+		t.kv.put(kg, key, val)
+		return
+	}
 	g := t.groupFor(kg)
 	if p := g.vals[string(key)]; p != nil {
 		*p = slices.Clip(val)
@@ -183,6 +222,10 @@ func (t *StateTable) Put(kg int, key, val []byte) {
 // Typed states encode into scratch space and store with it.
 func (t *StateTable) putCopy(kg int, key, val []byte) {
 	t.check(kg)
+	if t.kv != nil {
+		t.kv.put(kg, key, val)
+		return
+	}
 	g := t.groupFor(kg)
 	if p := g.vals[string(key)]; p != nil {
 		if cap(*p) >= len(val) {
@@ -207,6 +250,10 @@ func (g *stateGroup) insert(key, val []byte) {
 // a merge operator, so ListState appends never read the list.
 func (t *StateTable) Append(kg int, key, data []byte) {
 	t.check(kg)
+	if t.kv != nil {
+		t.kv.merge(kg, key, data)
+		return
+	}
 	g := t.groupFor(kg)
 	p := g.vals[string(key)]
 	if p == nil {
@@ -221,6 +268,10 @@ func (t *StateTable) Append(kg int, key, data []byte) {
 // Delete removes key from key group kg.
 func (t *StateTable) Delete(kg int, key []byte) {
 	t.check(kg)
+	if t.kv != nil {
+		t.kv.delete(kg, key)
+		return
+	}
 	g := t.t.groups[kg]
 	if g == nil {
 		return
@@ -239,6 +290,9 @@ func (t *StateTable) Delete(kg int, key []byte) {
 // and returns how many there were.
 func (t *StateTable) DeletePrefix(kg int, prefix []byte) int {
 	t.check(kg)
+	if t.kv != nil {
+		return t.kv.deletePrefix(kg, prefix)
+	}
 	var keys []string
 	t.scan(kg, string(prefix), func(k string, _ []byte) bool {
 		keys = append(keys, k)
@@ -252,6 +306,11 @@ func (t *StateTable) DeletePrefix(kg int, prefix []byte) int {
 
 // Len returns the number of keys in key group kg.
 func (t *StateTable) Len(kg int) int {
+	if t.kv != nil {
+		n := 0
+		t.kv.scan(kg, nil, func(_, _ []byte) bool { n++; return true })
+		return n
+	}
 	if g := t.t.groups[kg]; g != nil {
 		return len(g.vals)
 	}
@@ -260,7 +319,8 @@ func (t *StateTable) Len(kg int) int {
 
 // Scan calls fn for every key of key group kg in key order, until fn returns false.
 // fn may write to the table: keys it deletes that were not yet visited are
-// not visited; keys it adds may or may not be.
+// not visited; keys it adds may or may not be. key and val are valid
+// until fn returns (in a StateStore, the iterator's memory).
 func (t *StateTable) Scan(kg int, fn func(key, val []byte) bool) {
 	t.ScanPrefix(kg, nil, fn)
 }
@@ -268,10 +328,18 @@ func (t *StateTable) Scan(kg int, fn func(key, val []byte) bool) {
 // ScanPrefix is Scan restricted to the keys that start with prefix: one
 // seek and an ordered walk, as on a disk backend.
 func (t *StateTable) ScanPrefix(kg int, prefix []byte, fn func(key, val []byte) bool) {
+	if t.kv != nil {
+		t.kv.scan(kg, prefix, fn)
+		return
+	}
 	t.scan(kg, string(prefix), func(k string, v []byte) bool { return fn([]byte(k), v) })
 }
 
 func (t *StateTable) scan(kg int, prefix string, fn func(key string, val []byte) bool) {
+	if t.kv != nil {
+		t.kv.scan(kg, []byte(prefix), func(k, v []byte) bool { return fn(string(k), v) })
+		return
+	}
 	g := t.t.groups[kg]
 	if g == nil {
 		return

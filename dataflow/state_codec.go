@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -202,6 +203,12 @@ func (sw *snapshotWriter) entry(kind byte, a, b string, tail []byte) {
 // timers) to w in the format described above. It does not include
 // operator-managed state (ManagedState).
 func (s *StateBackend) SnapshotKeyGroup(kg int, w io.Writer) error {
+	return s.snapshotKeyGroup(kg, w, true)
+}
+
+// snapshotKeyGroup is SnapshotKeyGroup, without the table entries unless
+// tables is set (an incremental checkpoint saves them as store files).
+func (s *StateBackend) snapshotKeyGroup(kg int, w io.Writer, tables bool) error {
 	if !s.groups.Contains(kg) {
 		return fmt.Errorf("snapshot: key group %d outside %s", kg, s.groups)
 	}
@@ -209,7 +216,24 @@ func (s *StateBackend) SnapshotKeyGroup(kg int, w io.Writer) error {
 	hdr := append([]byte(snapshotMagic), snapshotVersion)
 	sw.write(binary.AppendUvarint(hdr, uint64(kg)))
 	var tail []byte
+	if tables && s.st != nil {
+		names := s.st.tableNamesIn(kg)
+		slices.Sort(names)
+		for _, name := range names {
+			s.Table(name).kv.scan(kg, nil, func(k, v []byte) bool {
+				tail = append(binary.AppendUvarint(tail[:0], uint64(len(v))), v...)
+				sw.entry(entryTable, name, string(k), tail)
+				return true
+			})
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("snapshot key group %d: %w", kg, err)
+		}
+	}
 	for _, name := range s.TableNames() {
+		if !tables || s.st != nil {
+			break
+		}
 		g := s.tables[name].groups[kg]
 		if g == nil {
 			continue
@@ -339,6 +363,12 @@ func (sr *snapshotReader) int64() int64 {
 // bufio.Reader over a file of several snapshots), exactly the snapshot's
 // bytes are read from it; otherwise r is buffered and may be read ahead.
 func (s *StateBackend) RestoreKeyGroup(kg int, r io.Reader) error {
+	return s.restoreKeyGroup(kg, r, true)
+}
+
+// restoreKeyGroup is RestoreKeyGroup; unless tables is set, the table
+// entries of kg are left as they are (restored from store files).
+func (s *StateBackend) restoreKeyGroup(kg int, r io.Reader, tables bool) error {
 	if !s.groups.Contains(kg) {
 		return fmt.Errorf("restore: key group %d outside %s", kg, s.groups)
 	}
@@ -364,7 +394,7 @@ func (s *StateBackend) RestoreKeyGroup(kg int, r io.Reader) error {
 		name, key []byte
 		t         int64
 	}
-	var tables []tableEntry
+	var entries []tableEntry
 	var timers []timerEntry
 	for sr.err == nil {
 		kind := sr.byte()
@@ -377,7 +407,7 @@ func (s *StateBackend) RestoreKeyGroup(kg int, r io.Reader) error {
 			e.table = sr.bytes(maxSnapshotName, "table name")
 			e.key = sr.bytes(maxSnapshotBytes, "key")
 			e.val = sr.bytes(maxSnapshotBytes, "value")
-			tables = append(tables, e)
+			entries = append(entries, e)
 		case entryTimer:
 			var e timerEntry
 			e.name = sr.bytes(maxSnapshotName, "timer service name")
@@ -400,15 +430,27 @@ func (s *StateBackend) RestoreKeyGroup(kg int, r io.Reader) error {
 		return fmt.Errorf("restore key group %d: %w", kg, sr.err)
 	}
 
-	for _, t := range s.tables {
-		delete(t.groups, kg)
+	if len(entries) > 0 && !tables {
+		return fmt.Errorf("restore key group %d: %w: table entries in a snapshot of timers only", kg, ErrCorruptSnapshot)
+	}
+	if tables {
+		for _, t := range s.tables {
+			delete(t.groups, kg)
+		}
+		if s.st != nil && (s.st.opened() || len(entries) > 0) {
+			start, end := keyGroupSpan(kg, kg+1)
+			s.st.fail("delete range", s.st.ensure().DeleteRange(start, end))
+		}
 	}
 	for _, ts := range s.timers {
 		ts.clearKeyGroup(kg)
 	}
-	for _, e := range tables {
+	for _, e := range entries {
 		// Put clips the value, so every restored value owns its memory.
 		s.Table(string(e.table)).Put(kg, e.key, e.val)
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("restore key group %d: %w", kg, err)
 	}
 	for _, e := range timers {
 		s.Timers(string(e.name)).Register(kg, e.key, e.t)

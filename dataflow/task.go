@@ -242,7 +242,7 @@ func (t *task) run(ctx context.Context) (err error) {
 				return attribute(l.node, l.tc.Subtask, "open", err)
 			}
 			if chk := t.job.opts.Restore; chk != nil {
-				if err := restoreLink(l, chk); err != nil {
+				if err := restoreLink(ctx, l, chk); err != nil {
 					return attribute(l.node, l.tc.Subtask, fmt.Sprintf("restore checkpoint %d", chk.ID), err)
 				}
 			}

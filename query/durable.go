@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage/pebblestate"
 )
 
 // Durable makes a query run a durable job: it checkpoints periodically to
@@ -44,6 +45,22 @@ type Durable struct {
 	Restart bool
 	// Resumed, if set, is told the checkpoint the job resumes from.
 	Resumed func(job string, checkpoint int64)
+	// StateBackend keeps the keyed state of process functions: "memory"
+	// (the default) or "pebble" (a Pebble DB per operator subtask under
+	// os.TempDir(), checkpointed incrementally; see ParseStateBackend).
+	StateBackend string
+}
+
+// ParseStateBackend returns the dataflow.JobOptions.StateStore of a
+// Durable.StateBackend name: nil for "memory" or "".
+func ParseStateBackend(name string) (dataflow.StateStoreFactory, error) {
+	switch name {
+	case "", "memory":
+		return nil, nil
+	case "pebble":
+		return pebblestate.Factory(pebblestate.Options{}), nil
+	}
+	return nil, fmt.Errorf("state backend %q: use memory or pebble", name)
 }
 
 // DefaultCheckpointInterval is a durable job's checkpoint interval unless
@@ -119,6 +136,9 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 	}
 	if d.Store == nil {
 		return nil, fmt.Errorf("durable job %q: no checkpoint store", d.Job)
+	}
+	if _, err := ParseStateBackend(d.StateBackend); err != nil {
+		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	if d.Restart {
 		if err := d.discard(ctx); err != nil {
@@ -199,6 +219,7 @@ func (d *Durable) jobOptions(base dataflow.JobOptions, chk *dataflow.Checkpoint)
 		base.Checkpoints.Interval = DefaultCheckpointInterval
 	}
 	base.Restore = chk
+	base.StateStore, _ = ParseStateBackend(d.StateBackend) // checked by prepare
 	return base
 }
 

@@ -420,13 +420,18 @@ func (w *localWriter) commit(ctx context.Context) error {
 	}
 	name := filepath.FromSlash(w.key)
 	dir := path.Dir(w.key)
-	// A concurrent Delete may prune the parent directory between MkdirAll
-	// and the rename; then the rename finds no directory and we try again.
-	var err error
-	for range 5 {
+	// A concurrent Delete may prune a parent directory while MkdirAll
+	// creates the next one down (ENOENT), or after another writer made it
+	// and before MkdirAll saw it (EEXIST), or between MkdirAll and the
+	// rename; then the step finds no directory and we try again.
+	var err, mkErr error
+	for range 10 {
 		if dir != "." {
-			if err = w.r.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
-				return err
+			mkErr = w.r.MkdirAll(filepath.FromSlash(dir), 0o755)
+			if errors.Is(mkErr, fs.ErrNotExist) || errors.Is(mkErr, fs.ErrExist) {
+				continue // a directory on the way was pruned, or made by another writer and pruned
+			} else if mkErr != nil {
+				return mkErr
 			}
 		}
 		if w.opts.IfAbsent {
@@ -437,6 +442,9 @@ func (w *localWriter) commit(ctx context.Context) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
+	}
+	if mkErr != nil {
+		return mkErr // the directory kept vanishing
 	}
 	if w.opts.IfAbsent {
 		if errors.Is(err, fs.ErrExist) {

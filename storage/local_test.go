@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,6 +115,65 @@ func TestLocalStaging(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Errorf("Delete removed the root: %v", err)
+	}
+}
+
+// TestLocalCommitWhilePruning: a Delete prunes the directories it empties
+// while another writer commits into them. The writer's MkdirAll or rename
+// may find a directory gone that it had just made; it must try again, not
+// fail (a durable INSERT's subtasks stage and delete files in one
+// directory at once).
+func TestLocalCommitWhilePruning(t *testing.T) {
+	ctx := t.Context()
+	l, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	put := func(key string) error {
+		w, err := l.Create(ctx, key, storage.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte(key)); err != nil {
+			return err
+		}
+		return w.Commit(ctx)
+	}
+	const n = 400
+	errc := make(chan error, 2)
+	go func() { // makes a/b/c/ and prunes it away again, n times
+		for i := range n {
+			key := fmt.Sprintf("a/b/c/p%d", i)
+			if err := put(key); err != nil {
+				errc <- err
+				return
+			}
+			if err := l.Delete(ctx, key); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	go func() { // commits into a/b/c/ and deletes, n times
+		for i := range n {
+			key := fmt.Sprintf("a/b/c/w%d", i)
+			if err := put(key); err != nil {
+				errc <- fmt.Errorf("commit %s while another writer prunes: %w", key, err)
+				return
+			}
+			if err := l.Delete(ctx, key); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

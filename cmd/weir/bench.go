@@ -16,6 +16,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "latency" {
 		return runBenchLatency(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "state" {
+		return runBenchState(ctx, args[1:], stdout, stderr) // bench_state.go
+	}
 	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql]\n       weir bench latency [--rate N] [--window D] [--duration D] [--viewers N]", stderr)
 	query := fs.String("query", "", "Nexmark query to run, `qN` (required; "+fmt.Sprint(nexmark.Names())+")")
 	events := fs.Int64("events", 5_000_000, "number of events to generate (`N`)")

@@ -19,7 +19,7 @@ import (
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("query",
 		"weir query [--workspace DIR] [--mode backfill|live] [--from T] [--to T] [--for D]\n"+
-			"\t           [--format table|csv|jsonl] [--job NAME [--checkpoint-interval D] [--restart]]\n"+
+			"\t           [--format table|csv|jsonl] [--job NAME [--checkpoint-interval D] [--restart] [--state-backend B]]\n"+
 			"\t           [-f FILE | 'SQL; SQL; ...']", stderr)
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	mode := fs.String("mode", "backfill", "query `MODE`: backfill (history in [from, to)) or live (history from --from on, then the live feed)")
@@ -34,6 +34,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"from its latest checkpoint when the same command runs again after a crash")
 	interval := fs.Duration("checkpoint-interval", query.DefaultCheckpointInterval, "a durable job's checkpoint interval `D`")
 	restart := fs.Bool("restart", false, "discard the durable job's checkpoints and start it afresh")
+	stateBackend := fs.String("state-backend", "memory", "where a durable job keeps keyed state: `B` is memory or pebble (on disk, checkpointed incrementally)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +60,12 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *jobName == "" && (*restart || flagSet(fs, "checkpoint-interval")) {
 		return usagef(fs, "--restart and --checkpoint-interval need --job NAME")
 	}
+	if *jobName == "" && flagSet(fs, "state-backend") {
+		return usagef(fs, "--state-backend needs --job NAME")
+	}
+	if _, err := query.ParseStateBackend(*stateBackend); err != nil {
+		return usagef(fs, "--state-backend: %v", err)
+	}
 	if *jobName != "" {
 		if err := query.CheckJobName(*jobName); err != nil {
 			return usagef(fs, "--job: %v", err)
@@ -83,6 +90,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if opts.Durable, err = openDurable(*workspace, *jobName, *interval, *restart, stderr); err != nil {
 			return err
 		}
+		opts.Durable.StateBackend = *stateBackend
 	}
 	if *runFor > 0 {
 		var cancel context.CancelFunc
