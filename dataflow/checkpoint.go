@@ -228,6 +228,16 @@ type snapshotBuffer struct{ b []byte }
 
 func (w *snapshotBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
+// sharedStateRestorer is implemented by an operator whose state is alike
+// in every subtask (a lookup join's broadcast table) and saved once per
+// subtask: after a restore at another parallelism a subtask may own none
+// of the key groups the state was filed under, so restoreLink also hands
+// it the blobs of the key groups it does not own, to take what they share
+// and leave what belongs to their owner.
+type sharedStateRestorer interface {
+	RestoreSharedKeyGroup(kg int, blob []byte) error
+}
+
 // ownStateKeeper is implemented by an operator with state outside the
 // backend that it cannot snapshot (it does not implement StateSnapshotter):
 // a checkpoint of a job that has one is marked Unsupported rather than
@@ -259,8 +269,16 @@ func restoreLink(ctx context.Context, l *chainLink, chk *Checkpoint) error {
 		}
 	}
 	s, isSnap := l.op.(StateSnapshotter)
+	shared, isShared := l.op.(sharedStateRestorer)
 	for _, kg := range sortedMapKeys(ns.Operator) {
 		if !owned.Contains(kg) {
+			if isShared {
+				for _, blob := range ns.Operator[kg] {
+					if err := shared.RestoreSharedKeyGroup(kg, blob); err != nil {
+						return fmt.Errorf("restore shared state of key group %d: %w", kg, err)
+					}
+				}
+			}
 			continue
 		}
 		if !isSnap {

@@ -2,6 +2,7 @@ package dataflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,6 +24,14 @@ type coordinator struct {
 	// finished: they take no barrier any more, but every later checkpoint
 	// must still record them (done), or a restore would read them again.
 	ended map[string]SplitState
+	// stopping is set from the start of a stop-with-savepoint (savepoint.go)
+	// until it fails: no checkpoint starts after the savepoint's, and Run
+	// makes no final commit, so nothing after the savepoint is committed.
+	// over is set once Run has passed that test and commits its end.
+	stopping, over bool
+	// run is Run's context and cancel stops it (set before ready closes).
+	run    context.Context
+	cancel context.CancelCauseFunc
 }
 
 type pendingCheckpoint struct {
@@ -39,9 +48,20 @@ func newCoordinator(tasks int, firstID int64) *coordinator {
 	return &coordinator{tasks: tasks, nextID: firstID, done: map[int]bool{}, pending: map[int64]*pendingCheckpoint{}, ended: map[string]SplitState{}}
 }
 
-func (c *coordinator) start() (int64, *pendingCheckpoint) {
+// start allocates the next checkpoint. stop begins a stop-with-savepoint:
+// it fails once the job has ended or another stop is under way, and
+// refuses every later checkpoint until resume.
+func (c *coordinator) start(stop bool) (int64, *pendingCheckpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case c.stopping:
+		return 0, nil, errStopping
+	case stop && c.over:
+		return 0, nil, ErrJobEnded
+	case stop:
+		c.stopping = true
+	}
 	c.nextID++
 	p := &pendingCheckpoint{start: time.Now(), acked: map[int]bool{}, splits: map[string]SplitState{}, done: make(chan struct{})}
 	for k, v := range c.ended {
@@ -49,7 +69,32 @@ func (c *coordinator) start() (int64, *pendingCheckpoint) {
 	}
 	c.pending[c.nextID] = p
 	c.check(c.nextID, p)
-	return c.nextID, p
+	return c.nextID, p, nil
+}
+
+// errStopping refuses a checkpoint while the job stops with a savepoint.
+var errStopping = errors.New("the job is stopping with a savepoint")
+
+// resume undoes stop after a stop-with-savepoint failed: the job goes on
+// and checkpoints again.
+func (c *coordinator) resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = false
+}
+
+// end is called by Run when every task has finished, before its final
+// commit: it returns ErrStopped, and Run commits nothing, when a
+// stop-with-savepoint is under way (the savepoint's commit is the job's
+// last).
+func (c *coordinator) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return ErrStopped
+	}
+	c.over = true
+	return nil
 }
 
 // abort forgets a checkpoint that timed out or failed; later
@@ -153,12 +198,43 @@ func (j *Job) Checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, erro
 
 // checkpoint takes the checkpoint; p is nil when none was started.
 func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pendingCheckpoint, error) {
+	chk, p, err := j.snapshot(ctx, savepoint, false)
+	if err != nil {
+		return nil, p, err
+	}
+	if j.opts.Checkpoints.Store != nil {
+		if err := j.storeCheckpoint(ctx, chk, p.snaps); err != nil {
+			return nil, p, err
+		}
+	}
+	if err := j.commit(ctx, chk.ID); err != nil {
+		return chk, p, err
+	}
+	return chk, p, nil
+}
+
+// snapshot injects the barrier of a new checkpoint at every source subtask
+// and waits until every task has aligned, snapshotted and forwarded it (or
+// finished); it returns the checkpoint in memory, and its pending record
+// with the subtasks' snapshots (nil when none was started). stop begins a
+// stop-with-savepoint (coordinator.start).
+func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint, _ *pendingCheckpoint, err error) {
 	select {
 	case <-j.ready:
 	case <-ctx.Done():
 		return nil, nil, context.Cause(ctx)
 	}
-	id, p := j.coord.start()
+	id, p, err := j.coord.start(stop)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if stop {
+		defer func() {
+			if err != nil {
+				j.coord.resume()
+			}
+		}()
+	}
 	b := Barrier{ID: id, Savepoint: savepoint}
 	j.mu.Lock()
 	sources := j.sources
@@ -184,6 +260,15 @@ func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pen
 	case <-ctx.Done():
 		j.coord.abort(id)
 		return nil, p, fmt.Errorf("checkpoint %d: %w", id, context.Cause(ctx))
+	case <-j.coord.run.Done():
+		// The job ended: a checkpoint every task acknowledged or finished
+		// for is complete all the same; one a failing task left is not.
+		select {
+		case <-p.done:
+		default:
+			j.coord.abort(id)
+			return nil, p, fmt.Errorf("checkpoint %d: the job ended before it completed: %w", id, context.Cause(j.coord.run))
+		}
 	}
 	chk := &Checkpoint{ID: id, Savepoint: savepoint, Splits: p.splits, MaxParallelism: j.g.MaxParallelism,
 		State: map[string]*NodeState{}, Unsupported: p.unsupported}
@@ -197,24 +282,33 @@ func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pen
 			ns.add(e.kind, e.kg, e.blob)
 		}
 	}
+	return chk, p, nil
+}
+
+// storeCheckpoint writes chk to the job's checkpoint store (state, then
+// metadata) and keeps the last Retained checkpoints there.
+func (j *Job) storeCheckpoint(ctx context.Context, chk *Checkpoint, snaps []subtaskSnapshot) error {
 	co := j.opts.Checkpoints
-	if co.Store != nil {
-		if len(chk.Unsupported) > 0 {
-			return nil, p, fmt.Errorf("checkpoint %d: %w: operators %v keep state that cannot be checkpointed yet", id, ErrIncompatibleSnapshot, chk.Unsupported)
-		}
-		if err := writeCheckpoint(ctx, co.Store, co.Job, chk, p.snaps); err != nil {
-			return nil, p, err
-		}
-		if err := retainCheckpoints(ctx, co.Store, co.Job, co.Retained); err != nil {
-			j.opts.Logger.Warn("checkpoint retention failed", "checkpoint", id, "error", err)
-		}
+	if len(chk.Unsupported) > 0 {
+		return fmt.Errorf("checkpoint %d: %w: operators %v keep state that cannot be checkpointed yet", chk.ID, ErrIncompatibleSnapshot, chk.Unsupported)
 	}
+	if err := writeCheckpoint(ctx, co.Store, co.Job, chk, snaps); err != nil {
+		return err
+	}
+	if err := retainCheckpoints(ctx, co.Store, co.Job, co.Retained); err != nil {
+		j.opts.Logger.Warn("checkpoint retention failed", "checkpoint", chk.ID, "error", err)
+	}
+	return nil
+}
+
+// commit tells the sinks that checkpoint id is complete.
+func (j *Job) commit(ctx context.Context, id int64) error {
 	for _, l := range j.listeners {
 		if err := l.CommitCheckpoint(ctx, id); err != nil {
-			return chk, p, fmt.Errorf("checkpoint %d: commit: %w", id, err)
+			return fmt.Errorf("checkpoint %d: commit: %w", id, err)
 		}
 	}
-	return chk, p, nil
+	return nil
 }
 
 // periodicCheckpoints triggers checkpoints every Interval (and at least
@@ -244,6 +338,9 @@ func (j *Job) periodicCheckpoints(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, errStopping):
+			// A stop-with-savepoint is under way; if it fails, the next
+			// periodic checkpoint is taken as usual.
 		case err != nil:
 			j.opts.Logger.Warn("checkpoint failed", "error", err)
 		default:

@@ -131,6 +131,7 @@ func (j *Job) Run(ctx context.Context) error {
 		t.lastBarrier = firstID
 	}
 	j.coord = newCoordinator(len(tasks), firstID)
+	j.coord.run, j.coord.cancel = ctx, cancel
 	close(j.ready)
 	if j.opts.Checkpoints.Interval > 0 {
 		var periodic sync.WaitGroup
@@ -168,7 +169,11 @@ func (j *Job) Run(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	// Every input ended: what the sinks staged at their end is final.
+	// Every input ended: what the sinks staged at their end is final —
+	// unless a stop-with-savepoint is under way, whose commit is the last.
+	if err := j.coord.end(); err != nil {
+		return err
+	}
 	for _, l := range j.listeners {
 		if err := l.CommitCheckpoint(ctx, FinalCheckpoint); err != nil {
 			return fmt.Errorf("final commit: %w", err)
@@ -311,6 +316,7 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 	// Sources: enumerate splits and assign them round-robin.
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	known := map[string]bool{} // every source's split IDs
 	for _, n := range g.nodes {
 		if n.source == nil {
 			continue
@@ -318,6 +324,9 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 		splits, err := n.source.Source.Splits(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %q: splits: %w", n.Name, err)
+		}
+		for _, sp := range splits {
+			known[sp.ID()] = true
 		}
 		start := n.source.Start
 		if j.opts.Restore != nil {
@@ -340,6 +349,9 @@ func (j *Job) build(ctx context.Context) ([]*task, []*inputGate, error) {
 			t.src = r
 			j.sources = append(j.sources, r)
 		}
+	}
+	if err := checkSplitsKnown(j.opts.Restore, known); err != nil {
+		return nil, nil, err
 	}
 	return tasks, gates, nil
 }

@@ -21,18 +21,19 @@ import (
 //
 // The operator is not keyed: its stream input is forwarded and its table
 // broadcast, so every subtask holds the same table at a barrier (barriers
-// are aligned) and its own waiting stream rows. A restore at another
-// parallelism gives a subtask the key groups of its new range, which may
-// hold the state of no former subtask at all, yet it needs the whole
-// table. So each subtask writes the table into the blob of every key group
-// it owns, and its waiting rows into the blob of its first one
-// (stateKeyGroup) only; a restore takes the table from the first blob it
-// gets (the others hold the same rows) and the waiting rows of all of
-// them. The table is stored once per key group: its size times the
-// maximum parallelism. Re-reading the table on restore was the rejected
+// are aligned) and its own waiting stream rows. Each subtask writes one
+// blob, under the first key group of its range (stateKeyGroup): the table
+// and its waiting rows. A restore at another parallelism gives a subtask
+// the key groups of its new range, which may hold no former subtask's blob
+// at all, yet it needs the whole table: restoreLink also hands it the
+// blobs of key groups it does not own (RestoreSharedKeyGroup), and it
+// takes the table from the first blob it gets, owned or not (they all hold
+// the same rows), and the waiting rows of the owned ones only, so each is
+// probed exactly once. Re-reading the table on restore was the rejected
 // alternative: the checkpoint records the table's splits as read, and
 // rewinding a bounded input behind the sources' backs would break the
-// exactly-once accounting of every other split.
+// exactly-once accounting of every other split. (Checkpoints of an earlier
+// version wrote the table into every key group; they restore the same.)
 //
 // ready (the table was complete) is an OR over the blobs: a former
 // subtask that was not ready yet would have probed its waiting rows
@@ -41,7 +42,10 @@ import (
 
 const lookupJoinSnapshotKind = "lookup_join/1"
 
-var _ StateSnapshotter = (*lookupJoinOp)(nil)
+var (
+	_ StateSnapshotter    = (*lookupJoinOp)(nil)
+	_ sharedStateRestorer = (*lookupJoinOp)(nil)
+)
 
 // SnapshotKeyGroups implements StateSnapshotter.
 func (o *lookupJoinOp) SnapshotKeyGroups(ctx context.Context, _ Barrier) (map[int][]byte, error) {
@@ -63,29 +67,20 @@ func (o *lookupJoinOp) SnapshotKeyGroups(ctx context.Context, _ Barrier) (map[in
 	if err := o.encodeTable(&head); err != nil {
 		return nil, err
 	}
-	first := stateKeyGroup(o.TC)
-	out := map[int][]byte{}
-	for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
-		e := snapEncoder{buf: slices.Clip(head.buf)}
-		if kg != first {
-			e.uvarint(0)
-			out[kg] = sealSnapshot(lookupJoinSnapshotKind, kg, e.buf)
-			continue
+	kg := stateKeyGroup(o.TC)
+	e := head
+	e.uvarint(uint64(len(o.pending)))
+	for _, b := range o.pending {
+		if err := encodeRows(&e, o.sides[0].schema, []arrow.RecordBatch{b.Rec}, [][]int32{nil}); err != nil {
+			return nil, fmt.Errorf("lookup join: %w", err)
 		}
-		e.uvarint(uint64(len(o.pending)))
-		for _, b := range o.pending {
-			if err := encodeRows(&e, o.sides[0].schema, []arrow.RecordBatch{b.Rec}, [][]int32{nil}); err != nil {
-				return nil, fmt.Errorf("lookup join: %w", err)
-			}
-			ops := make([]byte, b.Len())
-			for r := range ops {
-				ops[r] = byte(b.Op(r))
-			}
-			e.bytes(ops)
+		ops := make([]byte, b.Len())
+		for r := range ops {
+			ops[r] = byte(b.Op(r))
 		}
-		out[kg] = sealSnapshot(lookupJoinSnapshotKind, kg, e.buf)
+		e.bytes(ops)
 	}
-	return out, nil
+	return map[int][]byte{kg: sealSnapshot(lookupJoinSnapshotKind, kg, e.buf)}, nil
 }
 
 // encodeTable writes the table's rows.
@@ -121,6 +116,16 @@ func (o *lookupJoinOp) encodeTable(e *snapEncoder) error {
 // RestoreKeyGroup implements StateSnapshotter. It decodes and checks the
 // whole blob before changing anything.
 func (o *lookupJoinOp) RestoreKeyGroup(kg int, blob []byte) error {
+	return o.restore(kg, blob, true)
+}
+
+// RestoreSharedKeyGroup implements sharedStateRestorer: the blob of a key
+// group another subtask owns now gives its table, not its waiting rows.
+func (o *lookupJoinOp) RestoreSharedKeyGroup(kg int, blob []byte) error {
+	return o.restore(kg, blob, false)
+}
+
+func (o *lookupJoinOp) restore(kg int, blob []byte, owned bool) error {
 	payload, err := openSnapshot(blob, lookupJoinSnapshotKind, kg)
 	if err != nil {
 		return err
@@ -191,7 +196,9 @@ func (o *lookupJoinOp) RestoreKeyGroup(kg int, blob []byte) error {
 		}
 	}
 	o.ready = o.ready || ready
-	o.pending = append(o.pending, pending...)
+	if owned {
+		o.pending = append(o.pending, pending...)
+	}
 	return nil
 }
 

@@ -60,8 +60,8 @@ func lookupSnapshot(t testing.TB, ready bool) (*lookupJoinOp, map[int][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(blobs) != DefaultMaxParallelism {
-		t.Fatalf("%d key groups in the snapshot, want the table in each of %d", len(blobs), DefaultMaxParallelism)
+	if kg := stateKeyGroup(op.TC); len(blobs) != 1 || blobs[kg] == nil {
+		t.Fatalf("blobs of key groups %v, want one, of key group %d: the table is saved once per subtask", sortedMapKeys(blobs), kg)
 	}
 	return op, blobs
 }
@@ -144,6 +144,32 @@ func TestLookupJoinRestoreMerge(t *testing.T) {
 	}
 	if len(op.table) != len(ref.table) {
 		t.Errorf("%d table keys after a merged restore, want %d (one copy)", len(op.table), len(ref.table))
+	}
+}
+
+// TestLookupJoinRestoreShared: the blob of a key group another subtask owns
+// after a rescale gives the operator the table, which every subtask needs,
+// and not the waiting stream rows, which the owner probes.
+func TestLookupJoinRestoreShared(t *testing.T) {
+	_, waiting := lookupSnapshot(t, false)
+	orig, _ := lookupSnapshot(t, false)
+	op := newLookupOp(t, &recordingOutput{})
+	if err := op.RestoreSharedKeyGroup(0, waiting[0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(op.table) == 0 || len(op.table) != len(orig.table) {
+		t.Errorf("%d table keys after a shared restore, want %d", len(op.table), len(orig.table))
+	}
+	if len(op.pending) != 0 {
+		t.Errorf("%d waiting batches taken from another subtask's key group, want none", len(op.pending))
+	}
+	// Its owner's blob then adds the waiting rows, and no second table.
+	if err := op.RestoreKeyGroup(0, waiting[0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(op.pending) != len(orig.pending) || len(op.table) != len(orig.table) {
+		t.Errorf("after the owned blob: %d waiting batches and %d table keys, want %d and %d",
+			len(op.pending), len(op.table), len(orig.pending), len(orig.table))
 	}
 }
 

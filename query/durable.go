@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weirdata/weir/dataflow"
@@ -35,6 +36,33 @@ import (
 // Printed output is at-least-once: rows printed after the restored
 // checkpoint and before the crash are printed again. A durable INSERT INTO
 // is exactly-once: its sink commits on checkpoints (insert.go).
+//
+// Within a run, a failure that may pass restarts the job from its latest
+// checkpoint, as Restarts allows (restart.go). Lock keeps two runs of one
+// job from running at once (job_lock.go).
+//
+// Savepoints. StopWithSavepoint stops a running job with a savepoint in
+// the Savepoints store — the same snapshot as a checkpoint, in the same
+// layout (<job>/chk-<id>/, dataflow/savepoint.go), with the job's record
+// next to its metadata:
+//
+//	<job>/chk-<id>/job.json    the record, as <job>/job.json above
+//	<job>/chk-<id>/_metadata   and the checkpoint's files
+//
+// The savepoint is also written as the job's latest checkpoint, so the
+// same command run again resumes from it like after a crash. A savepoint
+// outlives the job's checkpoints (retention, --restart and the job's end
+// do not touch it): FromSavepoint starts a job from one — wherever its
+// directory has been moved — after discarding the job's checkpoints, at
+// any parallelism; a savepoint whose record differs from the run's is
+// refused with ErrJobChanged naming what differs.
+//
+// A server runs each durable job with a Durable of its own (they share
+// one FileLocker on the workspace with weir query) and may call
+// StopWithSavepoint from any goroutine, e.g. a request handler: the run
+// (Engine.Execute) then returns an error wrapping dataflow.ErrStopped. A
+// Durable serves one run at a time; it may serve the next one after the
+// previous run returned.
 type Durable struct {
 	// Job names the job: letters, digits, '_', '-' and '.'.
 	Job   string
@@ -43,12 +71,43 @@ type Durable struct {
 	Interval time.Duration
 	// Restart discards the job's checkpoints before it starts.
 	Restart bool
-	// Resumed, if set, is told the checkpoint the job resumes from.
+	// Resumed, if set, is told the checkpoint the job resumes from (also
+	// when it is restarted after a failure).
 	Resumed func(job string, checkpoint int64)
+
+	// Restarts bounds the automatic restarts after failures (zero:
+	// DefaultRestartPolicy).
+	Restarts RestartPolicy
+	// Restarted, if set, is told of each restart before its backoff;
+	// without it restarts are logged.
+	Restarted func(Restart)
+	// Lock keeps two runs of the job from running at once: the second is
+	// refused at once with an error wrapping ErrJobRunning. Nil: a lock
+	// within this process only. Processes that share a workspace (weir
+	// query, weir serve) use a FileLocker on it.
+	Lock JobLocker
+	// Savepoints is where StopWithSavepoint writes (nil: the job cannot
+	// stop with a savepoint). It must not be Store: checkpoint retention
+	// would delete savepoints there.
+	Savepoints dataflow.CheckpointStore
+	// FromSavepoint, if set, starts the job from a savepoint (see
+	// ReadSavepoint) instead of its checkpoints, which are discarded.
+	FromSavepoint *Savepoint
 	// StateBackend keeps the keyed state of process functions: "memory"
 	// (the default) or "pebble" (a Pebble DB per operator subtask under
 	// os.TempDir(), checkpointed incrementally; see ParseStateBackend).
 	StateBackend string
+
+	mu      sync.Mutex
+	record  jobRecord   // what the run runs, once prepared
+	running *runningJob // the attempt running, if any
+}
+
+// runningJob is one attempt of a durable run.
+type runningJob struct {
+	job  *dataflow.Job
+	done chan struct{} // closed when Run returned; err is then set
+	err  error
 }
 
 // ParseStateBackend returns the dataflow.JobOptions.StateStore of a
@@ -129,8 +188,11 @@ func jobChanged(job, why string) error {
 // prepare readies the store for a durable run of st and returns the
 // checkpoint to restore (nil: start afresh). It discards the job's
 // checkpoints on Restart, refuses a job whose record differs from st and
-// opts, and writes the record for a new job.
-func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e *Engine) (*dataflow.Checkpoint, error) {
+// opts, and writes the record for a new job. From a savepoint it refuses a
+// savepoint of something else, discards the job and returns the
+// savepoint. A restart after a failure (restarting) returns the latest
+// checkpoint, or the savepoint the run started from if there is none.
+func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e *Engine, restarting bool) (*dataflow.Checkpoint, error) {
 	if err := CheckJobName(d.Job); err != nil {
 		return nil, err
 	}
@@ -140,12 +202,40 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 	if _, err := ParseStateBackend(d.StateBackend); err != nil {
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
+	want := newJobRecord(st, opts)
+	d.mu.Lock()
+	d.record = want
+	d.mu.Unlock()
+	if restarting {
+		chk, err := dataflow.LatestCheckpoint(ctx, d.Store, d.Job, e.Logger)
+		switch {
+		case errors.Is(err, dataflow.ErrNoCheckpoint) && d.FromSavepoint != nil:
+			return d.FromSavepoint.Checkpoint, nil
+		case errors.Is(err, dataflow.ErrNoCheckpoint):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
+		}
+		return chk, nil
+	}
+	if sp := d.FromSavepoint; sp != nil {
+		if why := sp.record.diff(want); why != "" {
+			return nil, fmt.Errorf("%w: savepoint %s was taken running something else: %s; resume it with the same query and options (the parallelism may differ)",
+				ErrJobChanged, sp.Location, why)
+		}
+		if err := d.discard(ctx); err != nil {
+			return nil, err
+		}
+		if err := d.putRecord(ctx, want); err != nil {
+			return nil, err
+		}
+		return sp.Checkpoint, nil
+	}
 	if d.Restart {
 		if err := d.discard(ctx); err != nil {
 			return nil, err
 		}
 	}
-	want := newJobRecord(st, opts)
 	raw, err := d.Store.Get(ctx, d.Job+"/"+jobRecordName)
 	switch {
 	case errors.Is(err, dataflow.ErrBlobNotFound):
@@ -158,21 +248,12 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 		if len(names) > 0 {
 			return nil, jobChanged(d.Job, fmt.Sprintf("has checkpoints in %s but no %s naming their query", d.Store, jobRecordName))
 		}
-		b, err := json.MarshalIndent(want, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := d.Store.Put(ctx, d.Job+"/"+jobRecordName, append(b, '\n')); err != nil {
-			return nil, fmt.Errorf("durable job %q: record the job: %w", d.Job, err)
-		}
-		return nil, nil
+		return nil, d.putRecord(ctx, want)
 	case err != nil:
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
-	var got jobRecord
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&got); err != nil {
+	got, err := decodeJobRecord(raw)
+	if err != nil {
 		return nil, jobChanged(d.Job, fmt.Sprintf("has an unreadable %s (%v)", jobRecordName, err))
 	}
 	if why := got.diff(want); why != "" {
@@ -186,6 +267,30 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	return chk, nil
+}
+
+func (r jobRecord) encode() []byte {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		panic(err) // strings only
+	}
+	return append(b, '\n')
+}
+
+func decodeJobRecord(raw []byte) (jobRecord, error) {
+	var r jobRecord
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&r)
+	return r, err
+}
+
+// putRecord writes the job's record.
+func (d *Durable) putRecord(ctx context.Context, r jobRecord) error {
+	if err := d.Store.Put(ctx, d.Job+"/"+jobRecordName, r.encode()); err != nil {
+		return fmt.Errorf("durable job %q: record the job: %w", d.Job, err)
+	}
+	return nil
 }
 
 // discard removes everything the job keeps: its checkpoints and record.
@@ -223,30 +328,139 @@ func (d *Durable) jobOptions(base dataflow.JobOptions, chk *dataflow.Checkpoint)
 	return base
 }
 
-// newDurableJob creates the dataflow job of a durable run: it prepares the
-// store, restores the latest checkpoint, and refuses one that does not fit
-// the graph (operators the job lacks) as a changed job.
-func (e *Engine) newDurableJob(ctx context.Context, st Statement, g *dataflow.Graph, opts RunOptions, base dataflow.JobOptions) (*dataflow.Job, error) {
+// newDurableJob creates the dataflow job of one attempt of a durable run:
+// it prepares the store, restores the checkpoint prepare chose, and
+// refuses one that does not fit the graph (operators the job lacks) as a
+// changed job. It returns the checkpoint restored (nil: none).
+func (e *Engine) newDurableJob(ctx context.Context, st Statement, g *dataflow.Graph, opts RunOptions, base dataflow.JobOptions, restarting bool) (*dataflow.Job, *dataflow.Checkpoint, error) {
 	d := opts.Durable
-	chk, err := d.prepare(ctx, st, opts, e)
+	chk, err := d.prepare(ctx, st, opts, e, restarting)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	job, err := dataflow.NewJob(g, d.jobOptions(base, chk))
 	if err != nil {
 		if chk != nil && errors.Is(err, dataflow.ErrIncompatibleSnapshot) {
-			return nil, fmt.Errorf("%w: job %q has a checkpoint this query cannot restore (%w); discard its checkpoints to start it afresh (weir query --restart)", ErrJobChanged, d.Job, err)
+			return nil, nil, fmt.Errorf("%w: job %q has a %s this query cannot restore (%w); discard its checkpoints to start it afresh (weir query --restart)", ErrJobChanged, d.Job, snapshotKind(chk), err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if chk != nil {
 		if d.Resumed != nil {
 			d.Resumed(d.Job, chk.ID)
 		} else {
-			e.Logger.Info("resuming durable job from its checkpoint", "job", d.Job, "checkpoint", chk.ID)
+			e.Logger.Info("resuming durable job", "job", d.Job, snapshotKind(chk), chk.ID)
 		}
 	}
-	return job, nil
+	return job, chk, nil
+}
+
+// run runs one attempt's job, as the one StopWithSavepoint stops.
+func (d *Durable) run(ctx context.Context, job *dataflow.Job) error {
+	r := &runningJob{job: job, done: make(chan struct{})}
+	d.mu.Lock()
+	d.running = r
+	d.mu.Unlock()
+	err := job.Run(ctx)
+	d.mu.Lock()
+	d.running, r.err = nil, err
+	d.mu.Unlock()
+	close(r.done)
+	return err
+}
+
+// ErrNotRunning is returned by StopWithSavepoint when the job has no
+// running attempt: it is starting (restoring its state) or waiting to
+// restart after a failure. Cancelling the run stops it then; it resumes
+// from its latest checkpoint.
+var ErrNotRunning = errors.New("the job is not running")
+
+// SavepointRef names a savepoint StopWithSavepoint wrote.
+type SavepointRef struct {
+	ID int64
+	// Dir is the savepoint's directory in Durable.Savepoints
+	// ("<job>/chk-<id>/"); Location is the store's name followed by it.
+	Dir, Location string
+}
+
+// StopWithSavepoint stops the job's running attempt with a savepoint in
+// d.Savepoints (see Durable): once it is written, the job's sinks commit
+// it and the job stops; the run (Engine.Execute) returns an error wrapping
+// dataflow.ErrStopped. It is safe to call from any goroutine while the run
+// goes on, e.g. on a signal or a server request.
+//
+// It fails, and the job goes on, when the savepoint cannot be written; it
+// fails with ErrNotRunning when no attempt is running, and with
+// dataflow.ErrJobEnded when the job has ended.
+func (d *Durable) StopWithSavepoint(ctx context.Context) (SavepointRef, error) {
+	if d.Savepoints == nil {
+		return SavepointRef{}, fmt.Errorf("durable job %q: no savepoint store to stop with a savepoint", d.Job)
+	}
+	d.mu.Lock()
+	r, rec := d.running, d.record
+	d.mu.Unlock()
+	if r == nil {
+		return SavepointRef{}, fmt.Errorf("durable job %q: %w (starting, or waiting to restart)", d.Job, ErrNotRunning)
+	}
+	// A run that ends otherwise (a failure) before the savepoint is taken
+	// ends the wait for it; one that ends because the stop is under way
+	// (ErrStopped) does not.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-r.done:
+			if !errors.Is(r.err, dataflow.ErrStopped) {
+				cancel(fmt.Errorf("the job's run ended: %w", r.err))
+			}
+		case <-ctx.Done():
+		}
+	}()
+	chk, dir, err := r.job.StopWithSavepoint(ctx, dataflow.SavepointOptions{Store: d.Savepoints,
+		Attachments: map[string][]byte{jobRecordName: rec.encode()}})
+	if chk == nil {
+		return SavepointRef{}, fmt.Errorf("durable job %q: %w", d.Job, err)
+	}
+	ref := SavepointRef{ID: chk.ID, Dir: dir, Location: d.Savepoints.String() + dir}
+	if err != nil {
+		return ref, fmt.Errorf("durable job %q: %w", d.Job, err)
+	}
+	return ref, nil
+}
+
+// Savepoint is a savepoint read back to start a job from
+// (Durable.FromSavepoint).
+type Savepoint struct {
+	// Location names where it was read from, in messages.
+	Location string
+	// Job is the name of the job that took it.
+	Job        string
+	Checkpoint *dataflow.Checkpoint
+	record     jobRecord
+}
+
+// ReadSavepoint reads the savepoint whose directory is dir in store (""
+// for the store's root): its job record and its snapshot, verified.
+// dataflow.ReadSavepoint explains why the directory may lie anywhere.
+func ReadSavepoint(ctx context.Context, store dataflow.CheckpointStore, dir string) (*Savepoint, error) {
+	if dir != "" && !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	sp := &Savepoint{Location: store.String() + dir}
+	raw, err := store.Get(ctx, dir+jobRecordName)
+	if errors.Is(err, dataflow.ErrBlobNotFound) {
+		return nil, fmt.Errorf("savepoint %s: no %s: not the savepoint of a durable job (a checkpoint's directory has none)", sp.Location, jobRecordName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("savepoint %s: %w", sp.Location, err)
+	}
+	if sp.record, err = decodeJobRecord(raw); err != nil {
+		return nil, fmt.Errorf("savepoint %s: unreadable %s: %w", sp.Location, jobRecordName, err)
+	}
+	if sp.Checkpoint, sp.Job, err = dataflow.ReadSavepoint(ctx, store, dir); err != nil {
+		return nil, err
+	}
+	return sp, nil
 }
 
 // checkDurable refuses a script that cannot run as one durable job.

@@ -85,6 +85,11 @@ func (e *Engine) Execute(ctx context.Context, script string, opts RunOptions, si
 		if err := checkDurable(stmts); err != nil {
 			return err
 		}
+		unlock, err := opts.Durable.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	for i, st := range stmts {
 		if err := e.execute(ctx, i, st, opts, sink); err != nil {
@@ -194,16 +199,26 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			return fold.add(b)
 		}
 		rowsOut.Add(int64(b.Len()))
-		return sink.Rows(i, b)
+		if err := sink.Rows(i, b); err != nil {
+			return fmt.Errorf("%w: %w", errResultSink, err)
+		}
+		return nil
 	})
-	var job *dataflow.Job
+	// A durable run may restart its job after a failure: progress reads
+	// the attempt running.
+	var job atomic.Pointer[dataflow.Job]
+	var runJob func(context.Context) error
 	if opts.Durable != nil {
-		job, err = e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
+		runJob = func(ctx context.Context) error {
+			return e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, job.Store)
+		}
 	} else {
-		job, err = dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
-	}
-	if err != nil {
-		return err
+		j, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
+		if err != nil {
+			return err
+		}
+		job.Store(j)
+		runJob = j.Run
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -217,14 +232,18 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			case <-jobCtx.Done():
 				return
 			case <-t.C:
-				if err := sink.Progress(i, e.progress(job, c, rowsOut.Load())); err != nil {
+				j := job.Load()
+				if j == nil {
+					continue
+				}
+				if err := sink.Progress(i, e.progress(j, c, rowsOut.Load())); err != nil {
 					cancel(err)
 					return
 				}
 			}
 		}
 	}()
-	err = job.Run(jobCtx)
+	err = runJob(jobCtx)
 	cancel(nil)
 	<-progressDone
 	if err != nil {
@@ -252,7 +271,7 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 			}
 		}
 	}
-	if err := sink.Progress(i, e.progress(job, c, rowsOut.Load())); err != nil {
+	if err := sink.Progress(i, e.progress(job.Load(), c, rowsOut.Load())); err != nil {
 		return err
 	}
 	return sink.Done(i, Done{RowsOut: rowsOut.Load(), Elapsed: time.Since(start)})

@@ -177,11 +177,10 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 		}
 	}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &durableInsertSink{insertSink: insertSink{in: in}} })
-	job, err := e.newDurableJob(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger})
-	if err != nil {
-		return 0, err
-	}
-	if err := job.Run(ctx); err != nil {
+	// Each attempt (a restart after a failure is one, restart.go) names its
+	// files afresh: a name an earlier attempt published would make the
+	// copy-if-absent publish skip the new file's rows.
+	if err := e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, func(*dataflow.Job) { in.runID = runID() }); err != nil {
 		return 0, err
 	}
 	// The job ran to its end. Its sinks left their last files staged (a

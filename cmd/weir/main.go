@@ -21,24 +21,94 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 )
 
-// Shutdown order. SIGINT or SIGTERM cancels ctx; the running subcommand sees
-// it, stops taking new work (listeners, sources), cancels its jobs, waits for
-// their goroutines, flushes its output (sinks, stdout) and returns. Only then
-// does main exit, so nothing is cut off mid-write. After the first signal the
-// default signal behaviour is restored: a second Ctrl-C kills the process at
-// once, for a shutdown that hangs.
+// Shutdown order. SIGINT or SIGTERM cancels ctx — unless the running
+// subcommand has taken the first signal (onInterrupt: weir query --job
+// stops its job with a savepoint, and cancels ctx itself if it cannot); the
+// subcommand sees it, stops taking new work (listeners, sources), cancels
+// its jobs, waits for their goroutines, flushes its output (sinks, stdout)
+// and returns. Only then does main exit, so nothing is cut off mid-write.
+// After the first signal the default signal behaviour is restored: a
+// second Ctrl-C kills the process at once, for a shutdown that hangs.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	in := listenInterrupts(cancel)
+	code := run(withInterrupts(ctx, in), os.Args[1:], os.Stdout, os.Stderr)
+	in.stop()
 	os.Exit(code)
+}
+
+// interrupts routes the first SIGINT or SIGTERM: to the handler a
+// subcommand installed with onInterrupt, else to the cancellation of the
+// command's context.
+type interrupts struct {
+	sigs   chan os.Signal
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	handler func(cancel func())
+}
+
+// listenInterrupts starts routing SIGINT and SIGTERM; cancel cancels the
+// command's context.
+func listenInterrupts(cancel context.CancelCauseFunc) *interrupts {
+	in := &interrupts{sigs: make(chan os.Signal, 1), cancel: cancel}
+	signal.Notify(in.sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-in.sigs; ok {
+			signal.Reset(os.Interrupt, syscall.SIGTERM) // a second signal kills at once
+			in.fire()
+		}
+	}()
+	return in
+}
+
+// stop stops routing signals.
+func (in *interrupts) stop() {
+	signal.Stop(in.sigs)
+	close(in.sigs)
+}
+
+// fire handles the first signal: the handler runs (in its own goroutine)
+// with the cancellation it replaces, or ctx is cancelled.
+func (in *interrupts) fire() {
+	in.mu.Lock()
+	h := in.handler
+	in.mu.Unlock()
+	cancel := func() { in.cancel(context.Canceled) }
+	if h == nil {
+		cancel()
+		return
+	}
+	go h(cancel)
+}
+
+type interruptsKey struct{}
+
+func withInterrupts(ctx context.Context, in *interrupts) context.Context {
+	return context.WithValue(ctx, interruptsKey{}, in)
+}
+
+// onInterrupt makes h the response to the first interrupt instead of the
+// cancellation of ctx; h receives that cancellation, to call when it
+// cannot do better. remove uninstalls h. Without signal routing in ctx (a
+// test calling run), it does nothing.
+func onInterrupt(ctx context.Context, h func(cancel func())) (remove func()) {
+	in, _ := ctx.Value(interruptsKey{}).(*interrupts)
+	if in == nil {
+		return func() {}
+	}
+	in.mu.Lock()
+	in.handler = h
+	in.mu.Unlock()
+	return func() {
+		in.mu.Lock()
+		in.handler = nil
+		in.mu.Unlock()
+	}
 }
 
 // command is one subcommand. run receives the arguments after the subcommand's
