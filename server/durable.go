@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -51,20 +52,29 @@ type jobRecord struct {
 	Created time.Time `json:"created"`
 }
 
-// durableStores are the workspace's durable-job records and checkpoints.
-// Both are blob stores under a prefix of the workspace's object store
-// (storage.Checkpoints is that: Put is atomic, List sorted).
+// durableStores are the workspace's durable-job records, checkpoints and
+// savepoints: blob stores under prefixes of the workspace's object store
+// (storage.Checkpoints is that: Put is atomic, List sorted), laid out as
+// weir query --job lays them out, and the lock files they share with it.
 type durableStores struct {
 	records     dataflow.CheckpointStore
 	checkpoints dataflow.CheckpointStore
+	savepoints  dataflow.CheckpointStore
+	// locks keeps a job from running twice at once, also in two processes
+	// (a weir query --job NAME, a second weir serve on the workspace).
+	locks query.JobLocker
 }
+
+// savepointsPrefix is where durable jobs' savepoints go, as with weir query.
+const savepointsPrefix = "savepoints/"
 
 func openDurableStores(workspace string) (*durableStores, error) {
 	local, err := storage.NewLocal(workspace)
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: %w", workspace, err)
 	}
-	return &durableStores{records: storage.NewCheckpoints(local, jobRecordsPrefix), checkpoints: storage.NewCheckpoints(local, "")}, nil
+	return &durableStores{records: storage.NewCheckpoints(local, jobRecordsPrefix), checkpoints: storage.NewCheckpoints(local, ""),
+		savepoints: storage.NewCheckpoints(local, savepointsPrefix), locks: query.FileLocker{Dir: filepath.Join(workspace, "locks")}}, nil
 }
 
 func (d *durableStores) put(ctx context.Context, r jobRecord) error {

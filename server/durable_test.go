@@ -601,3 +601,93 @@ func testLiveInsert(t *testing.T, feed string) {
 		t.Fatalf("out has %v rows, %v of them a window again", n, dup)
 	}
 }
+
+// DELETE ?savepoint=true stops a durable job with a savepoint: it is not
+// restored by the next start, and the same job asked for again resumes
+// from the savepoint, its windows those of the uninterrupted run.
+func TestStopWithSavepoint(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 12*rate, rate)
+	_, ts, stop := e.start()
+	want := e.backfill(t, ts)
+	a := dial(t, ts, nil)
+	_ = a.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: windowSQL, Mode: "live", From: e.from(), Job: "saved"})
+	seen := windows{}
+	schema := readWindows(t, a, "a", seen, 2)
+	waitFor(t, "a checkpoint", func() bool { return e.checkpointed("saved") })
+	if code := do(t, "DELETE", ts.URL+"/api/jobs/"+schema.Job+"?savepoint=maybe", "", nil); code != 400 {
+		t.Fatalf("savepoint=maybe: %d", code)
+	}
+	var res struct {
+		Savepoint savepointRef `json:"savepoint"`
+	}
+	if code := do(t, "DELETE", ts.URL+"/api/jobs/"+schema.Job+"?savepoint=true", "", &res); code != 200 || res.Savepoint.ID < 1 {
+		t.Fatalf("DELETE ?savepoint=true: %d %+v", code, res)
+	}
+	dir := strings.TrimPrefix(res.Savepoint.Location, "file://")
+	if _, err := os.Stat(filepath.Join(dir, "_metadata")); err != nil || !strings.HasPrefix(dir, filepath.Join(e.ws, "savepoints", "saved")+"/") {
+		t.Fatalf("savepoint at %s: %v", res.Savepoint.Location, err)
+	}
+	msgs := collect(t, a, "a", "error")
+	for _, m := range msgs {
+		if m.Type == "rows" {
+			seen.add(t, "a", m)
+		}
+	}
+	if last := msgs[len(msgs)-1]; !last.Cancelled || !strings.Contains(last.Message, "savepoint") {
+		t.Fatalf("the viewer got %+v", last)
+	}
+	jobs := jobsOf(t, ts)
+	if len(jobs) != 1 || jobs[0].State != stateCancelled || jobs[0].Savepoint == nil || jobs[0].Savepoint.ID != res.Savepoint.ID {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	if e.recorded("saved") {
+		t.Fatal("a job stopped with a savepoint is still recorded: it would be restored")
+	}
+	stop()
+
+	_, ts2, _ := e.start()
+	if jobs := jobsOf(t, ts2); len(jobs) != 0 {
+		t.Fatalf("restored: %+v", jobs)
+	}
+	b := dial(t, ts2, nil)
+	_ = b.WriteJSON(clientMessage{Type: "run", ID: "b", SQL: windowSQL, Mode: "live", From: e.from(), Job: "saved"})
+	after := windows{}
+	readWindows(t, b, "b", after, -1)
+	jobs = jobsOf(t, ts2)
+	if len(jobs) != 1 || jobs[0].ResumedFrom != res.Savepoint.ID {
+		t.Fatalf("the job asked for again: %+v, want it resumed from savepoint %d", jobs, res.Savepoint.ID)
+	}
+	for k, n := range after {
+		if want[k] != n {
+			t.Errorf("after the savepoint, window %s counted %v; the uninterrupted run %v", k, n, want[k])
+		}
+		seen[k] = n
+	}
+	if len(seen) != len(want) {
+		t.Errorf("windows seen %v, want %v", keys(seen), keys(want))
+	}
+}
+
+// A second server on the same workspace does not run a durable job that
+// the first one runs: the job's lock refuses it, and it is listed failed.
+func TestSecondServerDoesNotRunJobTwice(t *testing.T) {
+	const rate = 200
+	e := newDurableEnv(t, 60*rate, rate)
+	_, ts, _ := e.start()
+	a := dial(t, ts, nil)
+	_ = a.WriteJSON(clientMessage{Type: "run", ID: "a", SQL: windowSQL, Mode: "live", From: e.from(), Job: "once"})
+	readWindows(t, a, "a", windows{}, 1)
+	_, ts2, _ := e.start()
+	var jobs []jobInfo
+	waitFor(t, "the second server's restore to fail", func() bool {
+		jobs = jobsOf(t, ts2)
+		return len(jobs) == 1 && jobs[0].State == stateFailed
+	})
+	if !strings.Contains(jobs[0].Error, "running") {
+		t.Fatalf("second server: %+v", jobs[0])
+	}
+	if j := jobsOf(t, ts); len(j) != 1 || j[0].State != stateRunning || !e.recorded("once") {
+		t.Fatalf("first server: %+v", j)
+	}
+}

@@ -110,6 +110,14 @@ type durableJob struct {
 	forgotten bool
 	// resumedFrom is the checkpoint the job resumed from (0: none).
 	resumedFrom int64
+	// restarts counts its restarts after failures (query.Durable's
+	// restart strategy); lastFailure is the last one's cause.
+	restarts    int
+	lastFailure string
+	// savepoint is set by DELETE ?savepoint=true once the savepoint is
+	// written: the job stops, is not restored, and the same job asked
+	// for again resumes from it.
+	savepoint *query.SavepointRef
 }
 
 // jobStmt is what a job holds of one statement for late joiners.
@@ -194,10 +202,19 @@ func (r *registry) startDurable(v *viewer, sql string, opts query.RunOptions, mo
 	j.durable = &durableJob{durableSpec: d}
 	s := r.s
 	j.opts.Durable = &query.Durable{Job: d.name, Store: s.durable.checkpoints, Interval: s.opts.CheckpointInterval,
+		Savepoints: s.durable.savepoints, Lock: s.durable.locks,
 		Resumed: func(name string, id int64) {
 			s.log.Info("durable job resumed from its checkpoint", "name", name, "job", j.id, "checkpoint", id)
 			j.mu.Lock()
 			j.durable.resumedFrom, j.durable.produced = id, true
+			j.mu.Unlock()
+		},
+		Restarted: func(rs query.Restart) {
+			s.log.Warn("durable job failed; restarting it", "name", rs.Job, "job", j.id, "error", rs.Err.Error(),
+				"backoff", rs.Backoff.String(), "restart", rs.Restart, "max", rs.Max, "window", rs.Window.String())
+			j.mu.Lock()
+			j.durable.restarts++
+			j.durable.lastFailure = rs.Err.Error()
 			j.mu.Unlock()
 		}}
 	if v != nil {
@@ -359,7 +376,8 @@ func (j *job) finish(err error) {
 	switch {
 	case err == nil:
 		j.state = stateDone
-	case errors.Is(err, errNoViewers), errors.Is(err, errJobDeleted), errors.Is(err, errShutdown), errors.Is(err, errCancelled), errors.Is(err, errQueueClosed):
+	case errors.Is(err, errNoViewers), errors.Is(err, errJobDeleted), errors.Is(err, errShutdown), errors.Is(err, errCancelled), errors.Is(err, errQueueClosed),
+		errors.Is(err, dataflow.ErrStopped):
 		j.state = stateCancelled
 	default:
 		j.state = stateFailed
@@ -400,17 +418,18 @@ func (j *job) finish(err error) {
 		}
 	}
 	if j.durable != nil {
-		j.settleDurable(state)
+		j.settleDurable(state, err)
 	}
 	close(j.done)
 }
 
 // settleDurable deals with an ended durable job's record: forgotten when
 // deleted (record and checkpoints), removed when the job ran to its end
-// (query.Durable discarded its checkpoints) or when a new job failed
+// (query.Durable discarded its checkpoints), stopped with a savepoint
+// (kept, with the checkpoints, to resume from) or when a new job failed
 // before producing anything (its SQL does not run: restoring it would fail
 // at every start); kept otherwise (shutdown, a failure after a start).
-func (j *job) settleDurable(state string) {
+func (j *job) settleDurable(state string, end error) {
 	s := j.reg.s
 	j.mu.Lock()
 	d := *j.durable
@@ -426,7 +445,7 @@ func (j *job) settleDurable(state string) {
 			j.mu.Unlock()
 			s.log.Info("durable job forgotten", "name", d.name, "job", j.id)
 		}
-	case state == stateDone, state == stateFailed && !d.restored && !d.produced:
+	case state == stateDone, errors.Is(end, dataflow.ErrStopped), state == stateFailed && !d.restored && !d.produced:
 		// Only the record: checkpoints of that name that the job did not
 		// write (weir query --job NAME) stay.
 		if err = s.durable.records.Delete(ctx, d.name+".json"); err == nil {
@@ -579,12 +598,17 @@ type jobInfo struct {
 	// LagMS is the watermark's lag behind the wall clock (live jobs).
 	LagMS *int64 `json:"lag_ms,omitempty"`
 	Error string `json:"error,omitempty"`
-	// Durable jobs: their name, when they were first asked for, and the
-	// checkpoint they resumed from (absent: they started afresh).
-	Durable     bool   `json:"durable,omitempty"`
-	Name        string `json:"name,omitempty"`
-	Created     string `json:"created,omitempty"`
-	ResumedFrom int64  `json:"resumed_from,omitempty"`
+	// Durable jobs: their name, when they were first asked for, the
+	// checkpoint they resumed from (absent: they started afresh), their
+	// restarts after failures and the last failure, and the savepoint
+	// they stopped with.
+	Durable     bool          `json:"durable,omitempty"`
+	Name        string        `json:"name,omitempty"`
+	Created     string        `json:"created,omitempty"`
+	ResumedFrom int64         `json:"resumed_from,omitempty"`
+	Restarts    int           `json:"restarts,omitempty"`
+	LastFailure string        `json:"last_failure,omitempty"`
+	Savepoint   *savepointRef `json:"savepoint,omitempty"`
 	// checkpointFigures of a running durable job (as in its progress).
 	checkpointFigures
 }
@@ -604,7 +628,10 @@ func (j *job) info() jobInfo {
 		ji.Error = errorMessage("", j.err).Message
 	}
 	if d := j.durable; d != nil {
-		ji.Durable, ji.Name, ji.ResumedFrom = true, d.name, d.resumedFrom
+		ji.Durable, ji.Name, ji.ResumedFrom, ji.Restarts, ji.LastFailure = true, d.name, d.resumedFrom, d.restarts, d.lastFailure
+		if d.savepoint != nil {
+			ji.Savepoint = &savepointRef{ID: d.savepoint.ID, Location: d.savepoint.Location}
+		}
 		if j.state == stateRunning {
 			ji.checkpointFigures = newCheckpointFigures(j.progress.Checkpoint)
 		}

@@ -243,8 +243,11 @@ await scenario("a durable live cell keeps running and shows its checkpoint", asy
   await job.locator(".job-ckpt").waitFor({ timeout: 5000 });
   expect((await job.locator(".job-ckpt").innerText()).includes("checkpoint"), "no checkpoint in the job list");
   await shot("jobs-durable.png");
-  await job.locator("button", { hasText: "Cancel" }).click();
-  await page.locator(`.jobs .job[data-job="${durable[0].id}"][data-state="cancelled"]`).waitFor({ timeout: 15_000 });
+  // Stopped with a savepoint from the jobs panel: listed with it.
+  await job.locator("button", { hasText: "Savepoint" }).click();
+  const ended = page.locator(`.jobs .job[data-job="${durable[0].id}"][data-state="cancelled"]`);
+  await ended.waitFor({ timeout: 15_000 });
+  expect(/stopped with savepoint \d+/.test(await ended.innerText()), `ended job: ${await ended.innerText()}`);
   await keep.uncheck();
   await page.locator('.save-state[data-state="saved"]').waitFor({ timeout: 10_000 });
 });

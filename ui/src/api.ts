@@ -23,6 +23,7 @@ export interface Job extends CheckpointFigures {
   id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number;
   ended?: string; error?: string; lag_ms?: number;
   durable?: boolean; name?: string; created?: string; resumed_from?: number;
+  restarts?: number; last_failure?: string; savepoint?: { id: number; location: string };
 }
 
 /** ApiError carries the server's error object (message, line, column). */
@@ -58,6 +59,7 @@ export const api = {
   tables: () => call<{ tables: Table[] }>("GET", "/api/tables").then((r) => r.tables || []),
   jobs: () => call<{ jobs: Job[] }>("GET", "/api/jobs").then((r) => r.jobs || []),
   cancelJob: (id: string) => call<void>("DELETE", `/api/jobs/${encodeURIComponent(id)}`),
+  savepointJob: (id: string) => call<{ savepoint: { id: number; location: string } }>("DELETE", `/api/jobs/${encodeURIComponent(id)}?savepoint=true`),
 };
 
 /** missing reports whether an error means the endpoint is not there (yet). */

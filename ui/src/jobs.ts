@@ -68,7 +68,13 @@ export class JobsPanel {
           (e.currentTarget as HTMLButtonElement).disabled = true;
           try { await api.cancelJob(j.id); } catch { /* ended already */ }
           void this.load();
-        } }, icon("stop"), live ? "Cancel" : "Forget") : null),
+        } }, icon("stop"), live ? "Cancel" : "Forget") : null,
+        live && j.durable ? h("button.btn.small", { title: "Stop with a savepoint: its state is kept, and running the cell again resumes from it (it is not restored when weir restarts)", onclick: async (e: Event) => {
+          const b = e.currentTarget as HTMLButtonElement;
+          b.disabled = true;
+          try { await api.savepointJob(j.id); } catch (err) { b.disabled = false; b.title = (err as Error).message; }
+          void this.load();
+        } }, "Savepoint") : null),
       h("pre.job-sql", sql),
       h("div.job-stats",
         live ? h("span", `${j.viewers} viewer${j.viewers === 1 ? "" : "s"}`) : null,
@@ -78,6 +84,8 @@ export class JobsPanel {
         checkpointText(j) || "no checkpoint yet",
         j.resumed_from ? ` · resumed from checkpoint ${j.resumed_from}` : "",
         j.checkpoints_failed ? h("span.warn", ` · ${j.checkpoints_failed} failed`) : null) : null,
+      j.restarts ? h("div.job-error", { title: j.last_failure || "" }, `restarted ${j.restarts}× after failures${j.last_failure ? `: ${j.last_failure}` : ""}`) : null,
+      j.savepoint ? h("div.job-ckpt", { title: j.savepoint.location }, `stopped with savepoint ${j.savepoint.id}`) : null,
       j.error ? h("div.job-error", j.error) : null);
   }
 }
