@@ -123,10 +123,15 @@ func (p *Providers) lookup(raw string) (Provider, *url.URL, error) {
 
 // nexmarkProvider serves nexmark://bids|auctions|persons, with query
 // parameters seed, rate, events (a bounded generation of that many events
-// of all kinds), partitions and base (RFC 3339 time of event 0). Live runs
+// of all kinds), partitions (default defaultNexmarkPartitions, as weir gen
+// writes) and base (RFC 3339 time of event 0). Live runs
 // are paced by the wall clock from base (default: when the run starts) and
 // start at the run's from, else at the wall clock's now (see nexmarkFeed).
 type nexmarkProvider struct{}
+
+// defaultNexmarkPartitions is how many splits a nexmark:// feed has
+// unless its URL says partitions=N.
+const defaultNexmarkPartitions = 4
 
 func nexmarkKind(u *url.URL) (nexmark.Kind, error) {
 	name := u.Host
@@ -184,7 +189,10 @@ func (nexmarkProvider) Open(_ context.Context, u *url.URL, req SourceRequest) (d
 		cfg.BaseTime = t
 	}
 	if partitions == 0 {
-		partitions = int64(max(req.Partitions, 1))
+		// Not the run's parallelism: a source's splits must not change
+		// with it, or a job resumed at another parallelism would read
+		// splits its checkpoint never saw.
+		partitions = defaultNexmarkPartitions
 	}
 	if req.Mode == Live {
 		// A live feed starts at the run's from, else at the event whose
