@@ -11,7 +11,8 @@
 //	GET    /api/notebooks         the notebooks (package notebooks)
 //	GET    /api/notebooks/{name}  one notebook; PUT creates or replaces it, DELETE removes it
 //	GET    /api/jobs              running and recently ended jobs
-//	DELETE /api/jobs/{id}         stops a job for every viewer
+//	DELETE /api/jobs/{id}         stops a job for every viewer (a durable one is forgotten;
+//	                              ?savepoint=true stops it with a savepoint instead)
 //	GET    /metrics               Prometheus text exposition (weir_* metrics)
 //	GET    /ws                    the websocket protocol below
 //
@@ -64,7 +65,8 @@
 // (durable.go): a query.Durable run that checkpoints to the workspace, keeps
 // running without viewers, is recorded as WORKSPACE/jobs/NAME.json and is
 // started again by RestoreJobs when the server starts. DELETE
-// /api/jobs/{id} stops and forgets it; a shutdown keeps it.
+// /api/jobs/{id} stops and forgets it; a shutdown keeps it. Its progress,
+// /api/jobs entry and /metrics carry its checkpoint figures.
 //
 // # Slow clients
 //
