@@ -121,7 +121,6 @@ type NodeState struct {
 	// kept their tables in a StateStore and the checkpoint was stored:
 	// then Backend holds only their timers.
 	Stores []*StoreCheckpoint
-	err    error // a StoreCheckpoint entry that did not decode
 }
 
 // StoreCheckpoint is what one operator subtask's StateStore saved: the
@@ -145,12 +144,8 @@ type StoreFile struct {
 
 func (n *NodeState) add(kind byte, kg int, blob []byte) {
 	if kind == entryStore {
-		sc, err := decodeStoreManifest(blob)
-		if err != nil {
-			n.err = err
-			return
-		}
-		n.Stores = append(n.Stores, sc)
+		// Its names are relative to the checkpoint's location: the
+		// decoder of the subtask file and writeCheckpoint add it.
 		return
 	}
 	m := &n.Operator
@@ -257,9 +252,6 @@ func restoreLink(ctx context.Context, l *chainLink, chk *Checkpoint) error {
 	ns := chk.State[l.node.Name]
 	if ns == nil {
 		return nil
-	}
-	if ns.err != nil {
-		return ns.err
 	}
 	owned := KeyGroupsOf(l.tc.Subtask, l.tc.Parallelism, l.tc.MaxParallelism)
 	incremental := len(ns.Stores) > 0

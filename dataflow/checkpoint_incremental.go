@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Incremental checkpoints of state stores.
@@ -28,11 +29,17 @@ import (
 // The subtask's entry in its subtask file (kind 3) is a store manifest:
 //
 //	manifest = "WSC" version:byte(=1) subtask:uvarint start:uvarint end:uvarint
-//	           nfiles:uvarint (name:bytes blob:bytes size:uvarint crc:uint32)* crc:uint32
+//	           nfiles:uvarint (name:bytes where:byte blob:bytes size:uvarint crc:uint32)* crc:uint32
+//	where    = 0 blob is relative to the checkpoint's directory (<job>/chk-<id>/)
+//	         | 1 blob is relative to the job's shared area (<job>/shared/)
+//	         | 2 blob is a full name
 //
 // start and end are the key groups the store held, blob the file's name in
 // the CheckpointStore, crc the CRC-32C of the file; the trailing crc is the
-// CRC-32C of every byte before it.
+// CRC-32C of every byte before it. Names are relative so that a savepoint,
+// whose files are all in its directory, can be moved: its subtask files
+// stay valid, and only the metadata (which names every file in full) is
+// rewritten.
 
 const (
 	storeManifestMagic   = "WSC"
@@ -103,7 +110,8 @@ func snapshotStore(snap subtaskSnapshot, st *StateBackend, b Barrier) (subtaskSn
 		}
 		inc.mu.Unlock()
 		snap.store = up
-		snap.entries = append(snap.entries, snapshotEntry{kind: entryStore, kg: st.groups.Start, blob: encodeStoreManifest(up.manifest)})
+		// The entry's sizes and CRCs are set by the upload (writeCheckpoint).
+		snap.entries = append(snap.entries, snapshotEntry{kind: entryStore, kg: st.groups.Start})
 	}
 	for _, kg := range st.timerGroups() {
 		var buf snapshotBuffer
@@ -126,7 +134,14 @@ func (s *StateBackend) timerGroups() []int {
 	return sortedMapKeys(seen)
 }
 
-func encodeStoreManifest(sc *StoreCheckpoint) []byte {
+// manifestBase is where the relative names of a store manifest are.
+type manifestBase struct{ chkDir, shared string }
+
+func baseOf(job string, id int64) manifestBase {
+	return manifestBase{chkDir: checkpointDir(job, id), shared: sharedPrefix(job)}
+}
+
+func encodeStoreManifest(sc *StoreCheckpoint, base manifestBase) []byte {
 	e := snapEncoder{buf: append([]byte(storeManifestMagic), storeManifestVersion)}
 	e.uvarint(uint64(sc.Subtask))
 	e.uvarint(uint64(sc.KeyGroups.Start))
@@ -134,14 +149,24 @@ func encodeStoreManifest(sc *StoreCheckpoint) []byte {
 	e.uvarint(uint64(len(sc.Files)))
 	for _, f := range sc.Files {
 		e.str(f.Name)
-		e.str(f.Blob)
+		switch {
+		case base.chkDir != "" && strings.HasPrefix(f.Blob, base.chkDir):
+			e.byte(0)
+			e.str(strings.TrimPrefix(f.Blob, base.chkDir))
+		case base.shared != "" && strings.HasPrefix(f.Blob, base.shared):
+			e.byte(1)
+			e.str(strings.TrimPrefix(f.Blob, base.shared))
+		default:
+			e.byte(2)
+			e.str(f.Blob)
+		}
 		e.uvarint(f.Size)
 		e.buf = append(e.buf, byte(f.CRC>>24), byte(f.CRC>>16), byte(f.CRC>>8), byte(f.CRC))
 	}
 	return seal(e.buf)
 }
 
-func decodeStoreManifest(b []byte) (*StoreCheckpoint, error) {
+func decodeStoreManifest(b []byte, base manifestBase) (*StoreCheckpoint, error) {
 	d, _, err := unseal(b, storeManifestMagic, "state-store manifest", storeManifestVersion)
 	if err != nil {
 		return nil, err
@@ -154,7 +179,18 @@ func decodeStoreManifest(b []byte) (*StoreCheckpoint, error) {
 	sc.KeyGroups = KeyGroupRange{Start: int(start), End: int(end)}
 	n := d.count(7)
 	for range n {
-		f := StoreFile{Name: d.str(), Blob: d.str(), Size: d.uvarint()}
+		f := StoreFile{Name: d.str()}
+		switch where, rel := d.byte(), d.str(); where {
+		case 0:
+			f.Blob = base.chkDir + rel
+		case 1:
+			f.Blob = base.shared + rel
+		case 2:
+			f.Blob = rel
+		default:
+			d.fail("file location %d", where)
+		}
+		f.Size = d.uvarint()
 		for range 4 {
 			f.CRC = f.CRC<<8 | uint32(d.byte())
 		}
@@ -258,23 +294,42 @@ func restoreStore(ctx context.Context, st *StateBackend, chk *Checkpoint, stores
 	return nil
 }
 
-// downloadStore writes the files of sc into the new directory dir,
-// checking each against its size and CRC.
+// downloadStore writes the files of sc into the new directory dir, a few
+// at a time, checking each against its size and CRC.
 func downloadStore(ctx context.Context, chk *Checkpoint, sc *StoreCheckpoint, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
 	for _, f := range sc.Files {
-		data, err := chk.files.Get(ctx, f.Blob)
-		if err != nil {
-			return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d: %w", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, err)
-		}
-		if uint64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC {
-			return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d does not match its manifest (%d bytes, want %d)", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, len(data), f.Size)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
-			return fmt.Errorf("checkpoint %d: download %s: %w", chk.ID, f.Blob, err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			if err := downloadFile(ctx, chk, sc, f, dir); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func downloadFile(ctx context.Context, chk *Checkpoint, sc *StoreCheckpoint, f StoreFile, dir string) error {
+	data, err := chk.files.Get(ctx, f.Blob)
+	if err != nil {
+		return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d: %w", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, err)
+	}
+	if uint64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC {
+		return fmt.Errorf("checkpoint %d: %w: state-store file %s of subtask %d does not match its manifest (%d bytes, want %d)", chk.ID, ErrCorruptSnapshot, f.Blob, sc.Subtask, len(data), f.Size)
+	}
+	if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
+		return fmt.Errorf("checkpoint %d: download %s: %w", chk.ID, f.Blob, err)
 	}
 	return nil
 }

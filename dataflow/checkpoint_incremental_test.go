@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,11 +41,18 @@ func (d *dirStore) Checkpoint(dir string) error {
 
 type putCounter struct {
 	CheckpointStore
-	puts []string
+	mu       sync.Mutex
+	puts     []string
+	failMeta bool // fail writing metadata: the checkpoint stays incomplete
 }
 
 func (p *putCounter) Put(ctx context.Context, name string, data []byte) error {
+	if p.failMeta && strings.HasSuffix(name, metadataName) {
+		return errors.New("metadata write failed")
+	}
+	p.mu.Lock()
 	p.puts = append(p.puts, name)
+	p.mu.Unlock()
 	return p.CheckpointStore.Put(ctx, name, data)
 }
 
@@ -138,11 +147,31 @@ func TestIncrementalCheckpointRetention(t *testing.T) {
 	if names, _ := store.List(ctx, checkpointDir("j", 4)); len(names) == 0 {
 		t.Error("the savepoint was deleted before its turn")
 	}
-	// A file a retained checkpoint names is missing: that checkpoint is corrupt.
-	if err := store.Delete(ctx, "j/shared/n/0/r1-e.sst"); err != nil {
+	// A checkpoint that fails after its uploads leaves its files; the next
+	// complete one drops it, with the shared files only it named.
+	fake.files = map[string]string{"MANIFEST-1": "m", "e.sst": "content of e.sst", "f.sst": "content of f.sst"}
+	snap, _, err := snapshotStore(subtaskSnapshot{node: "n"}, st, Barrier{ID: 6})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadCheckpoint(ctx, store, "j", 5); !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), "r1-e.sst") {
+	chk6 := &Checkpoint{ID: 6, MaxParallelism: 8, Splits: map[string]SplitState{}, State: map[string]*NodeState{"n": {}}}
+	store.failMeta = true
+	if err := writeCheckpoint(ctx, store, "j", chk6, []subtaskSnapshot{snap}); err == nil {
+		t.Fatal("writing checkpoint 6 succeeded without its metadata")
+	}
+	store.failMeta = false
+	check("after the failed chk 6", shared(), []string{"d.sst", "e.sst", "f.sst"})
+	// f.sst was not confirmed: checkpoint 7 uploads it again if it needs it; it does not.
+	check("chk 7 uploads", take(7, false, "e.sst", "g.sst"), []string{"r1-g.sst"})
+	// f.sst is gone; d.sst stays, named by checkpoint 5, still retained.
+	check("after chk 7", shared(), []string{"d.sst", "e.sst", "g.sst"})
+	check("chk 8 uploads", take(8, false, "g.sst"), nil)
+	check("after chk 8", shared(), []string{"e.sst", "g.sst"})
+	// A file a retained checkpoint names is missing: that checkpoint is corrupt.
+	if err := store.Delete(ctx, "j/shared/n/0/r1-g.sst"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpoint(ctx, store, "j", 8); !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), "r1-g.sst") {
 		t.Fatalf("reading a checkpoint with a missing file: %v", err)
 	}
 }
@@ -170,7 +199,7 @@ func TestMetadataVersions(t *testing.T) {
 		t.Fatalf("format 3: %v, want ErrIncompatibleSnapshot", err)
 	}
 	// A format-1 subtask file cannot hold a state-store manifest.
-	sf := encodeSubtaskFile(subtaskSnapshot{node: "n", entries: []snapshotEntry{{kind: entryStore, blob: encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}})}}})
+	sf := encodeSubtaskFile(subtaskSnapshot{node: "n", entries: []snapshotEntry{{kind: entryStore, blob: encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}, manifestBase{})}}})
 	if err := decodeSubtaskFile(sf, 8, map[string]*NodeState{}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,20 +210,43 @@ func TestMetadataVersions(t *testing.T) {
 }
 
 // FuzzStoreManifest: the state-store manifest decoder never panics, and
-// what it accepts encodes back to the same bytes.
+// what it accepts encodes to bytes that decode to the same manifest.
 func FuzzStoreManifest(f *testing.F) {
+	base := baseOf("j", 1)
 	f.Add(encodeStoreManifest(&StoreCheckpoint{Subtask: 2, KeyGroups: KeyGroupRange{Start: 4, End: 9},
-		Files: []StoreFile{{Name: "000004.sst", Blob: "j/shared/n/2/r-000004.sst", Size: 812, CRC: 0xdeadbeef}, {Name: "MANIFEST-000001", Blob: "j/chk-1/n/2.store/MANIFEST-000001", Size: 90}}}))
-	f.Add(encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}))
+		Files: []StoreFile{{Name: "000004.sst", Blob: "j/shared/n/2/r-000004.sst", Size: 812, CRC: 0xdeadbeef},
+			{Name: "MANIFEST-000001", Blob: "j/chk-00000000000000000001/n/2.store/MANIFEST-000001", Size: 90},
+			{Name: "x", Blob: "elsewhere/x", Size: 1}}}, base))
+	f.Add(encodeStoreManifest(&StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 1}}, base))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, in := range [][]byte{b, seal(append([]byte(storeManifestMagic+"\x01"), b...))} {
-			sc, err := decodeStoreManifest(in)
+			sc, err := decodeStoreManifest(in, base)
 			if err != nil {
 				continue
 			}
-			if again := encodeStoreManifest(sc); string(again) != string(in) {
-				t.Fatalf("re-encoding differs")
+			again, err := decodeStoreManifest(encodeStoreManifest(sc, base), base)
+			if err != nil || !reflect.DeepEqual(again, sc) {
+				t.Fatalf("re-encoded manifest decodes to %+v, %v; want %+v", again, err, sc)
 			}
 		}
 	})
+}
+
+// TestStoreManifestRelative: a manifest names the files of its checkpoint
+// relative to the checkpoint's directory, so a moved savepoint's subtask
+// files name its files at their new place.
+func TestStoreManifestRelative(t *testing.T) {
+	sc := &StoreCheckpoint{KeyGroups: KeyGroupRange{Start: 0, End: 4}, Files: []StoreFile{
+		{Name: "000005.sst", Blob: checkpointDir("a", 7) + "n/0.store/000005.sst"},
+		{Name: "000006.sst", Blob: sharedPrefix("a") + "n/0/r-000006.sst"}}}
+	moved, err := decodeStoreManifest(encodeStoreManifest(sc, baseOf("a", 7)), baseOf("b", 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := moved.Files[0].Blob, checkpointDir("b", 9)+"n/0.store/000005.sst"; got != want {
+		t.Errorf("moved private file: %s, want %s", got, want)
+	}
+	if got, want := moved.Files[1].Blob, sharedPrefix("b")+"n/0/r-000006.sst"; got != want {
+		t.Errorf("moved shared file: %s, want %s", got, want)
+	}
 }

@@ -26,7 +26,8 @@ type CheckpointStats struct {
 	// input to its arrival on the last).
 	LastAlignment time.Duration
 	// LastBytes is the size of the checkpoint's state: the bytes of every
-	// operator subtask's snapshot.
+	// operator subtask's snapshot, and of every state-store file it names
+	// (an incremental checkpoint uploads only the new ones, but names all).
 	LastBytes int64
 	// LastCompleted is when the checkpoint completed.
 	LastCompleted time.Time
@@ -65,6 +66,11 @@ func (c *checkpointStats) record(chk *Checkpoint, err error, start time.Time, al
 		for _, blobs := range ns.Backend {
 			for _, b := range blobs {
 				size += int64(len(b))
+			}
+		}
+		for _, st := range ns.Stores { // a StateStore's files, shared or new
+			for _, f := range st.Files {
+				size += int64(f.Size)
 			}
 		}
 	}

@@ -139,6 +139,12 @@ func encodeSubtaskFile(s subtaskSnapshot) []byte {
 
 // decodeSubtaskFile adds the entries of a subtask file to state.
 func decodeSubtaskFile(b []byte, maxPar int, state map[string]*NodeState) error {
+	return decodeSubtaskFileAt(b, maxPar, state, manifestBase{})
+}
+
+// decodeSubtaskFileAt is decodeSubtaskFile for a file of the checkpoint
+// whose store manifests are relative to base.
+func decodeSubtaskFileAt(b []byte, maxPar int, state map[string]*NodeState, base manifestBase) error {
 	d, version, err := unseal(b, subtaskMagic, "subtask file", checkpointFormat)
 	if err != nil {
 		return err
@@ -166,11 +172,16 @@ func decodeSubtaskFile(b []byte, maxPar int, state map[string]*NodeState) error 
 			d.fail("key group %d of %d", kg, maxPar)
 			break
 		}
-		ns.add(kind, int(kg), blob)
-		if ns.err != nil {
-			d.err = ns.err
-			break
+		if kind == entryStore {
+			sc, err := decodeStoreManifest(blob, base)
+			if err != nil {
+				d.err = err
+				break
+			}
+			ns.Stores = append(ns.Stores, sc)
+			continue
 		}
+		ns.add(kind, int(kg), blob)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
@@ -305,21 +316,20 @@ func writeCheckpoint(ctx context.Context, store CheckpointStore, job string, chk
 		for _, f := range s.store.manifest.Files {
 			files = append(files, fileRef{name: f.Blob, size: f.Size, crc: f.CRC, kind: fileStore})
 		}
-		// The manifest now has every size and CRC: replace the one taken
-		// on the barrier, in the subtask file and in chk.
-		blob := encodeStoreManifest(s.store.manifest)
+		// The manifest now has every size and CRC: encode it into the
+		// subtask file's entry, and add it to chk.
+		blob := encodeStoreManifest(s.store.manifest, baseOf(job, chk.ID))
 		for i, e := range s.entries {
 			if e.kind == entryStore {
 				s.entries[i].blob = blob
 			}
 		}
-		if ns := chk.State[s.node]; ns != nil {
-			for i, sc := range ns.Stores {
-				if sc.Subtask == s.subtask {
-					ns.Stores[i] = s.store.manifest
-				}
-			}
+		ns := chk.State[s.node]
+		if ns == nil {
+			ns = &NodeState{}
+			chk.State[s.node] = ns
 		}
+		ns.Stores = append(ns.Stores, s.store.manifest)
 		chk.files = store
 	}
 	for _, s := range snaps {
@@ -465,7 +475,7 @@ func sharedFilesOf(ctx context.Context, store CheckpointStore, job string, id in
 			continue
 		}
 		state := map[string]*NodeState{}
-		if decodeSubtaskFile(data, 1<<15, state) != nil {
+		if decodeSubtaskFileAt(data, 1<<15, state, baseOf(job, id)) != nil {
 			continue
 		}
 		for _, ns := range state {
@@ -534,7 +544,7 @@ func ReadCheckpoint(ctx context.Context, store CheckpointStore, job string, id i
 		if uint64(len(data)) != f.size || crc32.Checksum(data, castagnoli) != f.crc {
 			return nil, fmt.Errorf("checkpoint %d: %w: %s does not match the metadata (%d bytes, want %d)", id, ErrCorruptSnapshot, f.name, len(data), f.size)
 		}
-		if err := decodeSubtaskFile(data, chk.MaxParallelism, chk.State); err != nil {
+		if err := decodeSubtaskFileAt(data, chk.MaxParallelism, chk.State, baseOf(job, id)); err != nil {
 			return nil, fmt.Errorf("checkpoint %d: %s: %w", id, f.name, err)
 		}
 	}

@@ -164,7 +164,7 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 	// A group aggregate emitting updates, and a local/global one.
 	in.KeyBy("name").GroupAggregate("grp", par, dataflow.GroupAggSpec{Keys: []string{"name"}, Aggs: ckAggs[:6]}).
 		CollectCommitted("out4", par, out)
-	in.GroupAggregate("lgrp", dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
+	in.GroupAggregate("lgrp", dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true, Partial: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.CountAll, As: "n"}, {Func: dataflow.Max, Column: "f", As: "fmax"}}}).
 		KeyBy("k").GroupAggregate("ggrp", par, dataflow.GroupAggSpec{Keys: []string{"k"}, EmitAtEnd: true,
 		Aggs: []dataflow.Agg{{Func: dataflow.Sum, Column: "n", As: "n"}, {Func: dataflow.Max, Column: "fmax", As: "fmax"}}}).
@@ -338,6 +338,10 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 				// keys in memory and spilling the rest to the backend's
 				// table, across the checkpoint and the restore.
 				defer dataflow.SetResidentKeysForTest(2)()
+				// and the local pre-aggregate flushing past two keys.
+				old := dataflow.PartialResidentKeys
+				dataflow.PartialResidentKeys = 2
+				defer func() { dataflow.PartialResidentKeys = old }()
 			}
 			store := dataflow.NewMemoryCheckpointStore()
 			opts := dataflow.JobOptions{Logger: quietLogger(), Checkpoints: dataflow.CheckpointOptions{Store: store, Job: "ck"}}
@@ -376,15 +380,19 @@ func TestCheckpointRestoreRescale(t *testing.T) {
 			}
 			if strings.HasPrefix(tc.kind, "spill") {
 				for _, node := range []string{"grp"} {
-					ssts := 0 // Pebble: the spilled keys are in its tables' files
+					ssts, size := 0, int64(0) // Pebble: the spilled keys are in its tables' files
 					if ns := chk.State[node]; ns != nil {
 						for _, st := range ns.Stores {
 							for _, f := range st.Files {
+								size += int64(f.Size)
 								if strings.HasSuffix(f.Name, ".sst") {
 									ssts++
 								}
 							}
 						}
+					}
+					if got := job.CheckpointStats().LastBytes; got < size {
+						t.Errorf("checkpoint stats: %d bytes, less than the %d of %s's state-store files", got, size, node)
 					}
 					if ns := chk.State[node]; ns == nil || len(ns.Backend)+ssts == 0 {
 						t.Fatalf("the checkpoint saved no spilled keys of %s", node)

@@ -30,7 +30,19 @@ type GroupAggSpec struct {
 	// InputSchema, when known, lets the operator answer (EmptyGroup) even
 	// if no batch ever arrives.
 	InputSchema *arrow.Schema
+	// Partial marks the local half of a local/global aggregation, whose
+	// rows the global half merges (counts and sums by sum, min by min, max
+	// by max). Over insert-only input it may then hand its rows on and
+	// forget every key whenever it holds more than PartialResidentKeys
+	// (a backfill emits its rows then; live ones went out already): the
+	// global half sums what it got before and after, and the combiner's
+	// memory stays bounded however many keys the input has.
+	Partial bool
 }
+
+// PartialResidentKeys is how many keys a partial group aggregate
+// (GroupAggSpec.Partial) holds before it flushes them.
+var PartialResidentKeys = 1 << 18
 
 // GroupAggSchema returns the output schema of a group aggregate over in.
 func GroupAggSchema(in *arrow.Schema, spec GroupAggSpec) (*arrow.Schema, error) {
@@ -163,7 +175,40 @@ func (o *groupAggOp) ProcessBatch(ctx context.Context, in int, b Batch) error {
 	if o.spillErr != nil {
 		return o.spillErr
 	}
+	if o.spec.Partial && !o.spec.UpdatingInput && len(o.idx.slots) > PartialResidentKeys {
+		return o.flushPartial(ctx)
+	}
 	return o.maybeSpill()
+}
+
+// flushPartial emits a backfill's partial rows (a live run's went out with
+// each batch) and forgets every key (GroupAggSpec.Partial).
+func (o *groupAggOp) flushPartial(ctx context.Context) error {
+	if o.spec.EmitAtEnd {
+		if err := o.emitLive(ctx, o.idx.slots); err != nil {
+			return err
+		}
+	}
+	o.arena.release(o.idx.slots)
+	o.idx = newGroupIndex(o.fast)
+	return nil
+}
+
+// emitLive emits, as inserts, the rows of the slots that hold rows.
+func (o *groupAggOp) emitLive(ctx context.Context, slots []int32) error {
+	var live []int32
+	for _, s := range slots {
+		if o.arena.acc.count[s] > 0 {
+			live = append(live, s)
+		}
+	}
+	for start := 0; start < len(live); start += 8192 {
+		end := min(start+8192, len(live))
+		if err := o.TC.Out.Emit(ctx, Inserts(o.build(live[start:end]))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *groupAggOp) processBatch(ctx context.Context, _ int, b Batch) error {
@@ -300,31 +345,14 @@ func (o *groupAggOp) Finish(ctx context.Context) error {
 	if !o.spec.EmitAtEnd || o.out == nil {
 		return o.emitEmpty(ctx)
 	}
-	var live []int32
-	for _, s := range o.idx.slots {
-		if o.arena.acc.count[s] > 0 {
-			live = append(live, s)
+	if o.spec.EmptyGroup && len(o.spec.Keys) == 0 {
+		// One group: its row, or the row over no rows.
+		if len(o.idx.slots) == 0 || o.arena.acc.count[o.idx.slots[0]] == 0 {
+			return o.TC.Out.Emit(ctx, Inserts(o.build([]int32{o.emptySlot()})))
 		}
 	}
-	if len(live) == 0 && o.spec.EmptyGroup && len(o.spec.Keys) == 0 {
-		live = append(live, o.emptySlot())
+	if err := o.emitLive(ctx, o.idx.slots); err != nil {
+		return err
 	}
-	for start := 0; start < len(live); start += 8192 {
-		end := min(start+8192, len(live))
-		if err := o.TC.Out.Emit(ctx, Inserts(o.build(live[start:end]))); err != nil {
-			return err
-		}
-	}
-	return o.spilledRows(func(slots []int32) error {
-		live = live[:0]
-		for _, s := range slots {
-			if o.arena.acc.count[s] > 0 {
-				live = append(live, s)
-			}
-		}
-		if len(live) == 0 {
-			return nil
-		}
-		return o.TC.Out.Emit(ctx, Inserts(o.build(live)))
-	})
+	return o.spilledRows(func(slots []int32) error { return o.emitLive(ctx, slots) })
 }

@@ -173,6 +173,13 @@ func (c *compiler) compile(p Plan) (dataflow.Stream, error) {
 func (c *compiler) scan(p *scanPlan) (dataflow.Stream, error) {
 	t := p.table
 	req := SourceRequest{Mode: c.opts.Mode, From: c.opts.From, To: c.opts.To, Partitions: c.opts.Parallelism, EventTime: t.EventTime}
+	if d := c.opts.Durable; d != nil {
+		start, err := d.startTime(c.ctx)
+		if err != nil {
+			return dataflow.Stream{}, err
+		}
+		req.Start = start
+	}
 	if p.cols != nil {
 		req.Columns = p.columnNames()
 	}
@@ -333,7 +340,7 @@ func (c *compiler) combined(in dataflow.Stream, p *aggregatePlan, keys []string,
 		}
 	}
 	localSpec := dataflow.GroupAggSpec{
-		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating,
+		Keys: keys, Aggs: local, EmitAtEnd: c.opts.Mode == Backfill, UpdatingInput: updating, Partial: true,
 	}
 	partSchema, err := dataflow.GroupAggSchema(p.input.Schema(), localSpec)
 	if err != nil {

@@ -100,6 +100,7 @@ type Durable struct {
 
 	mu      sync.Mutex
 	record  jobRecord   // what the run runs, once prepared
+	started time.Time   // when the job first started, once startTime knows
 	running *runningJob // the attempt running, if any
 }
 
@@ -138,6 +139,11 @@ type jobRecord struct {
 	Mode string `json:"mode"`
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
+	// Started is when the job first started (RFC 3339): a live source
+	// that begins at the present without a base of its own takes it as
+	// its base, so that the job resumed later reads the same feed
+	// (SourceRequest.Start). Not compared: it is not what the job runs.
+	Started string `json:"started,omitempty"`
 }
 
 // jobNamePattern keeps a job name one path segment that every object store
@@ -203,6 +209,11 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	want := newJobRecord(st, opts)
+	started, err := d.startTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want.Started = started.Format(time.RFC3339Nano)
 	d.mu.Lock()
 	d.record = want
 	d.mu.Unlock()
@@ -267,6 +278,37 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	return chk, nil
+}
+
+// startTime returns when the job first started: from the savepoint it
+// starts from, else from its record, else (a new job, one restarted
+// afresh, or a record written before records kept it) now. The compiler
+// asks for it when it opens a source, before prepare.
+func (d *Durable) startTime(ctx context.Context) (time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started.IsZero() {
+		return d.started, nil
+	}
+	var rec string
+	switch {
+	case d.FromSavepoint != nil:
+		rec = d.FromSavepoint.record.Started
+	case d.Restart || d.Store == nil:
+	default:
+		raw, err := d.Store.Get(ctx, d.Job+"/"+jobRecordName)
+		if err != nil && !errors.Is(err, dataflow.ErrBlobNotFound) {
+			return time.Time{}, fmt.Errorf("durable job %q: %w", d.Job, err)
+		}
+		if r, derr := decodeJobRecord(raw); err == nil && derr == nil {
+			rec = r.Started
+		}
+	}
+	d.started = time.Now().UTC()
+	if t, err := time.Parse(time.RFC3339Nano, rec); rec != "" && err == nil {
+		d.started = t
+	}
+	return d.started, nil
 }
 
 func (r jobRecord) encode() []byte {

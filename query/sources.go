@@ -50,6 +50,11 @@ type SourceRequest struct {
 	From, To time.Time
 	// Partitions hints how many splits a generator should make.
 	Partitions int
+	// Start is when the job started (zero: now). A live source that
+	// begins at the present and has no base of its own (nexmark://
+	// without base=) takes it as its base: a durable job resumed later
+	// then reads the same feed, event for event.
+	Start time.Time
 	// Columns is the projection (nil = all); EventTime the event-time
 	// column. A provider may return all columns anyway: the compiler drops
 	// the others.
@@ -200,7 +205,11 @@ func (nexmarkProvider) Open(_ context.Context, u *url.URL, req SourceRequest) (d
 		// of everything since). Without a base, event 0 is now.
 		start := req.From
 		if cfg.BaseTime.IsZero() {
-			cfg.BaseTime = time.Now().UTC().Truncate(time.Second)
+			cfg.BaseTime = req.Start
+			if cfg.BaseTime.IsZero() {
+				cfg.BaseTime = time.Now()
+			}
+			cfg.BaseTime = cfg.BaseTime.UTC().Truncate(time.Second)
 		} else if start.IsZero() {
 			start = time.Now()
 		}

@@ -41,6 +41,7 @@ type stateBenchResult struct {
 	Durations  []time.Duration // per checkpoint: trigger to metadata written
 	Uploaded   []int64         // per checkpoint: bytes written to the checkpoint store
 	Recovery   time.Duration   // job cancelled to first output of the restored job
+	Stop       time.Duration   // of which: cancelled to Run returned (state closed, removed)
 	RecoverChk int64
 }
 
@@ -105,11 +106,12 @@ func runBenchState(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"checkpoints: %d, %.0f%% of the keys updated before each\n"+
 		"checkpoint duration p50: %s, p99: %s (min %s, max %s)\n"+
 		"MiB uploaded per checkpoint: %s\n"+
-		"recovery (cancel to first output, from checkpoint %d): %s\n",
+		"recovery (cancel to first output, from checkpoint %d): %s (stop %s, restore to first output %s)\n",
 		o.Backend, r.Keys, o.ValueBytes, float64(r.Keys*int64(o.ValueBytes))/(1<<30), o.Parallelism, r.Fill.Round(time.Millisecond),
 		len(d), o.Update*100,
 		quantile(d, 0.5).Round(time.Millisecond), quantile(d, 0.99).Round(time.Millisecond), d[0].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond),
-		strings.Join(up, " "), r.RecoverChk, r.Recovery.Round(time.Millisecond))
+		strings.Join(up, " "), r.RecoverChk, r.Recovery.Round(time.Millisecond),
+		r.Stop.Round(time.Millisecond), (r.Recovery - r.Stop).Round(time.Millisecond))
 	return err
 }
 
@@ -204,6 +206,7 @@ func benchState(ctx context.Context, o stateBenchOptions, log io.Writer) (stateB
 	if err := j.stop(); err != nil {
 		return r, err
 	}
+	r.Stop = time.Since(t0)
 	chk, err := dataflow.LatestCheckpoint(ctx, store, benchStateJob, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return r, err

@@ -33,7 +33,11 @@ const sharedPrefix = "state%2Fjob/shared/"
 // shared file again, a savepoint names none (it restores with every
 // shared file gone), and a damaged file fails the restore naming it.
 func testJob(t *testing.T, b Backend) {
-	store := &countingStore{CheckpointStore: dataflow.NewMemoryCheckpointStore()}
+	var base dataflow.CheckpointStore = dataflow.NewMemoryCheckpointStore()
+	if b.Checkpoints != nil {
+		base = b.Checkpoints(t)
+	}
+	store := &countingStore{CheckpointStore: base}
 	ctx := t.Context()
 
 	j := startJob(t, b, store, 2, 50, nil)

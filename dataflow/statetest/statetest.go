@@ -35,6 +35,9 @@ type Backend struct {
 	// Store is the JobOptions.StateStore that gives a job this kind of
 	// backend (nil: in memory).
 	Store dataflow.StateStoreFactory
+	// Checkpoints returns an empty checkpoint store for the job test
+	// (default: dataflow.NewMemoryCheckpointStore).
+	Checkpoints func(t *testing.T) dataflow.CheckpointStore
 }
 
 // Run runs the suite against the backends b makes.

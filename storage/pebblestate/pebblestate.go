@@ -158,8 +158,9 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...))
 }
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	// Pebble's contract: Fatalf does not return. A panic fails the job
-	// (the task recovers it) rather than the process.
+	// Pebble's contract: Fatalf does not return. On the task's goroutine
+	// the panic fails the job (the task recovers it); on one of Pebble's
+	// own goroutines it ends the process, as Pebble's default logger does.
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 

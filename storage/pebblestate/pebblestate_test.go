@@ -2,32 +2,91 @@ package pebblestate_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/dataflow/statetest"
+	"github.com/weirdata/weir/storage"
 	"github.com/weirdata/weir/storage/pebblestate"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+func newBackend(f dataflow.StateStoreFactory) func(t *testing.T, r dataflow.KeyGroupRange) *dataflow.StateBackend {
+	return func(t *testing.T, r dataflow.KeyGroupRange) *dataflow.StateBackend {
+		s := dataflow.NewStoreStateBackend(r, f, dataflow.StateStoreSpec{Node: "test"}, t.TempDir())
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return s
+	}
+}
+
+// TestConformance runs the suite with the job's checkpoints in a local
+// workspace directory, as weir query --job keeps them.
 func TestConformance(t *testing.T) {
 	f := pebblestate.Factory(pebblestate.Options{Logger: quiet, MemTableBytes: 1 << 20})
-	statetest.Run(t, statetest.Backend{
-		New: func(t *testing.T, r dataflow.KeyGroupRange) *dataflow.StateBackend {
-			s := dataflow.NewStoreStateBackend(r, f, dataflow.StateStoreSpec{Node: "test"}, t.TempDir())
+	statetest.Run(t, statetest.Backend{New: newBackend(f), Store: f,
+		Checkpoints: func(t *testing.T) dataflow.CheckpointStore {
+			local, err := storage.NewLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return storage.NewCheckpoints(local, "checkpoints/")
+		}})
+}
+
+// TestConformanceS3 runs the suite with the job's checkpoints in S3 (a
+// MinIO started by scripts/minio.sh; skipped without one, failed under CI).
+func TestConformanceS3(t *testing.T) {
+	ep := os.Getenv("WEIR_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal("WEIR_TEST_S3_ENDPOINT is not set, and CI=true: the S3 tests must not be skipped in CI")
+		}
+		t.Skip("WEIR_TEST_S3_ENDPOINT is not set: run ./scripts/minio.sh go test ./storage/pebblestate/")
+	}
+	f := pebblestate.Factory(pebblestate.Options{Logger: quiet, MemTableBytes: 1 << 20})
+	statetest.Run(t, statetest.Backend{New: newBackend(f), Store: f,
+		Checkpoints: func(t *testing.T) dataflow.CheckpointStore {
+			var rnd [6]byte
+			_, _ = rand.Read(rnd[:])
+			bucket := "weir-test-" + hex.EncodeToString(rnd[:])
+			ctx := context.Background()
+			s, err := storage.NewS3(ctx, bucket, "", storage.S3Options{Endpoint: ep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+				t.Fatalf("creating bucket %s at %s: %v", bucket, ep, err)
+			}
 			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Error(err)
+				infos, err := s.List(ctx, "")
+				if err != nil {
+					t.Errorf("cleanup: %v", err)
+					return
+				}
+				for _, info := range infos {
+					_ = s.Delete(ctx, info.Key)
+				}
+				if _, err := s.Client().DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+					t.Errorf("cleanup: deleting bucket %s: %v", bucket, err)
 				}
 			})
-			return s
-		},
-		Store: f,
-	})
+			return storage.NewCheckpoints(s, "checkpoints/")
+		}})
 }
 
 // TestCacheNeverStale writes and reads back the same few keys many times:
