@@ -131,9 +131,11 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 	if err != nil {
 		return 0, compileError(st, err)
 	}
-	if !c.bounded {
-		// TODO(#6): a live INSERT commits on checkpoints.
-		return 0, st.unsupportedAt(relLoc, "INSERT from a live feed (it needs exactly-once checkpoints); run it as a backfill")
+	if !c.bounded && opts.Durable == nil {
+		// A live INSERT never ends, so the commit at the end of the job
+		// that makes a bounded INSERT's files visible never comes: only a
+		// durable job, which commits on its checkpoints, publishes them.
+		return 0, st.errorAt(relLoc, "INSERT from a live feed runs as a durable job, which publishes its rows on each checkpoint: give it a name with --job NAME (or run it as a backfill)")
 	}
 	ins2 := &insertion{ctx: ctx, store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
 	if opts.Durable != nil {
@@ -156,6 +158,15 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 
 // insertDurable runs an INSERT as a durable job whose sink commits on
 // checkpoints.
+//
+// Over a live feed (an endless input) the job runs until ctx is cancelled
+// (Ctrl-C, --for), and its error is then ctx's: each completed checkpoint
+// has published the rows staged up to it, one file per sink subtask and
+// checkpoint at most (a checkpoint without new rows publishes nothing);
+// rows staged after the last completed checkpoint stay unpublished, and the
+// job resumed with the same command discards them and produces them again
+// from the checkpoint's source positions. So across runs every row is
+// published once.
 func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, out dataflow.Stream, t *TableDef, in *insertion, opts RunOptions) (int64, error) {
 	in.staging = in.opts.Prefix
 	if in.staging != "" && !strings.HasSuffix(in.staging, "/") {
@@ -181,6 +192,10 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 	// files afresh: a name an earlier attempt published would make the
 	// copy-if-absent publish skip the new file's rows.
 	if err := e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, func(*dataflow.Job) { in.runID = runID() }); err != nil {
+		if !c.bounded && ctx.Err() != nil {
+			e.Logger.Info("live INSERT stopped; rows after its last completed checkpoint are published when the job resumes",
+				"job", opts.Durable.Job, "table", t.Name, "rows_published", in.rows.Load(), "cause", context.Cause(ctx))
+		}
 		return 0, err
 	}
 	// The job ran to its end. Its sinks left their last files staged (a

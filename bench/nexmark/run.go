@@ -3,12 +3,14 @@ package nexmark
 import (
 	"context"
 	"fmt"
+	"path"
 	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/weirdata/weir/dataflow"
+	"github.com/weirdata/weir/storage"
 	gen "github.com/weirdata/weir/unbounded/nexmark"
 )
 
@@ -23,6 +25,11 @@ type Options struct {
 	// are in order per partition, so 0 is exact; Nexmark runs often use
 	// a few seconds.
 	Delay time.Duration
+	// CheckpointInterval, if positive, makes the job take a checkpoint
+	// that often, stored in a local directory store at CheckpointDir (the
+	// cost of checkpoints: barriers, snapshots, uploads, metadata).
+	CheckpointInterval time.Duration
+	CheckpointDir      string
 }
 
 // Result is what a run measured.
@@ -32,6 +39,9 @@ type Result struct {
 	Wall    time.Duration // from start to the end of the job
 	CPU     time.Duration // user + system time of the process during the run
 	PeakRSS int64         // bytes; the process's high-water mark
+	// Checkpoints is how many checkpoints completed (metadata written),
+	// and CheckpointBytes what they wrote, metadata included.
+	Checkpoints, CheckpointBytes int64
 }
 
 // EventsPerSecond is events over wall time.
@@ -85,7 +95,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	job, err := dataflow.NewJob(g, dataflow.JobOptions{})
+	var jo dataflow.JobOptions
+	var counted *countingStore
+	if o.CheckpointInterval > 0 {
+		if o.CheckpointDir == "" {
+			return Result{}, fmt.Errorf("nexmark %s: a checkpoint interval needs a checkpoint directory", o.Query)
+		}
+		local, err := storage.NewLocal(o.CheckpointDir)
+		if err != nil {
+			return Result{}, fmt.Errorf("nexmark %s: checkpoints: %w", o.Query, err)
+		}
+		counted = &countingStore{CheckpointStore: storage.NewCheckpoints(local, "")}
+		jo.Checkpoints = dataflow.CheckpointOptions{Store: counted, Job: "bench-" + o.Query, Interval: o.CheckpointInterval}
+	}
+	job, err := dataflow.NewJob(g, jo)
 	if err != nil {
 		return Result{}, err
 	}
@@ -95,7 +118,29 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := job.Run(ctx); err != nil {
 		return Result{}, fmt.Errorf("nexmark %s: %w", o.Query, err)
 	}
-	return Result{Options: o, Rows: rows.Load(), Wall: time.Since(start), CPU: cpuTime() - cpu0, PeakRSS: peakRSS()}, nil
+	r := Result{Options: o, Rows: rows.Load(), Wall: time.Since(start), CPU: cpuTime() - cpu0, PeakRSS: peakRSS()}
+	if counted != nil {
+		r.Checkpoints, r.CheckpointBytes = counted.complete.Load(), counted.bytes.Load()
+	}
+	return r, nil
+}
+
+// countingStore counts the checkpoints that complete: a checkpoint exists
+// once its metadata, written last, is stored.
+type countingStore struct {
+	dataflow.CheckpointStore
+	complete, bytes atomic.Int64
+}
+
+func (c *countingStore) Put(ctx context.Context, name string, data []byte) error {
+	if err := c.CheckpointStore.Put(ctx, name, data); err != nil {
+		return err
+	}
+	c.bytes.Add(int64(len(data)))
+	if path.Base(name) == "_metadata" {
+		c.complete.Add(1)
+	}
+	return nil
 }
 
 func cpuTime() time.Duration {

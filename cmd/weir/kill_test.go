@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,10 +50,7 @@ func TestKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 6))
 
 	dir := t.TempDir()
-	k := &killer{t: t, bin: filepath.Join(dir, "weir"), ws: filepath.Join(dir, "ws"), dir: dir}
-	if out, err := exec.Command("go", "build", "-o", k.bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	k := &killer{t: t, bin: buildWeir(t), ws: filepath.Join(dir, "ws"), dir: dir}
 	k.mustRun("gen", "nexmark", "--events", "4000000", "--partitions", "4", "--out", "file://"+dir+"/hist/")
 	k.mustQuery(fmt.Sprintf(`CREATE TABLE hist () WITH (history = 'file://%s/hist/bids/', event_time = 'date_time');
 CREATE TABLE gen () WITH (live = 'nexmark://bids?events=16000000&partitions=4', event_time = 'date_time')`, dir))
@@ -91,6 +89,169 @@ CREATE TABLE gen () WITH (live = 'nexmark://bids?events=16000000&partitions=4', 
 			t.Logf("%d kills", kills)
 		})
 	}
+}
+
+// The live kill test: a live INSERT of one-second windows over a Nexmark
+// feed (a fixed base and seed: deterministic) is killed at random moments
+// and re-run each time with the same command, then stopped normally with
+// --for. Its table must then hold each window from the first on once, as a
+// backfill over the same events computes it: the rows committed up to the
+// last window the job published.
+const (
+	liveKills        = 8
+	liveKillMinDelay = 100 * time.Millisecond
+	liveKillMaxDelay = 700 * time.Millisecond
+	liveRate         = 2000 // events per second
+	liveStagedWait   = 2 * time.Second
+)
+
+const killLiveSQL = `INSERT INTO %s SELECT window_start, count(*), sum(price)
+FROM TUMBLE(%s, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end`
+
+func TestKillLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the kill test builds weir and runs it many times")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("WEIR_KILL_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("WEIR_KILL_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (replay the delays: WEIR_KILL_SEED=%d go test -run TestKillLive ./cmd/weir)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	dir := t.TempDir()
+	k := &killer{t: t, bin: buildWeir(t), ws: filepath.Join(dir, "ws"), dir: dir}
+	base := time.Now().UTC().Add(-3 * time.Second).Truncate(time.Second)
+	feed := fmt.Sprintf("nexmark://bids?rate=%d&seed=11&partitions=2&base=%s", liveRate, base.Format(time.RFC3339))
+	k.mustQuery(fmt.Sprintf(`CREATE TABLE feed () WITH (live = '%s', event_time = 'date_time')`, feed))
+	loc := filepath.Join(k.dir, "out", "live")
+	k.mustQuery(fmt.Sprintf("CREATE TABLE live (ws timestamp, n bigint, s bigint) WITH (history = 'file://%s/')", loc))
+	args := []string{"query", "--workspace", k.ws, "--mode", "live", "--from", base.Format(time.RFC3339),
+		"--job", "live", "--checkpoint-interval", "50ms", fmt.Sprintf(killLiveSQL, "live", "feed")}
+
+	seen := map[string]bool{} // .parquet files visible at a kill
+	stagedKills := 0          // kills with a staged manifest left behind
+	for kill := 1; kill <= liveKills; kill++ {
+		delay := liveKillMinDelay + time.Duration(rng.Int64N(int64(liveKillMaxDelay-liveKillMinDelay)))
+		cmd := exec.Command(k.bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Odd kills land while a file is staged (its manifest written,
+		// its checkpoint not complete yet) if that happens within
+		// liveStagedWait; the others after the random delay.
+		atStaged := kill%2 == 1
+		if atStaged {
+			delay = liveStagedWait
+		}
+		var err error
+		timeout := time.After(delay)
+		poll := time.NewTicker(time.Millisecond)
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case <-timeout:
+				_ = cmd.Process.Kill()
+				err = <-done
+				break wait
+			case <-poll.C:
+				if atStaged {
+					if m, _ := filepath.Glob(filepath.Join(loc, "_staging", "live", "_chk-*.json")); len(m) > 0 {
+						_ = cmd.Process.Kill()
+						err = <-done
+						break wait
+					}
+				}
+			}
+		}
+		poll.Stop()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("run %d (kill after %v): %v, want it killed\nstdout:\n%s\nstderr:\n%s", kill, delay, err, &stdout, &stderr)
+		}
+		if atStaged {
+			m, _ := filepath.Glob(filepath.Join(loc, "_staging", "live", "_chk-*.json"))
+			stagedKills += min(len(m), 1)
+		}
+		files := k.tableFiles(loc)
+		if len(files.bad) > 0 {
+			t.Fatalf("at kill %d (after %v), the table's location holds %v", kill, delay, files.bad)
+		}
+		for f := range seen {
+			if !slices.Contains(files.published, f) {
+				t.Errorf("%s was visible at a kill and is gone: it was not committed data", f)
+			}
+		}
+		for _, f := range files.published {
+			seen[f] = true
+		}
+	}
+	// A normal stop (--for): the job goes on from its last checkpoint.
+	last := append([]string{args[0], "--for", "1500ms"}, args[1:]...)
+	out := k.mustRun(last...)
+	t.Logf("after %d kills, a run stopped by --for printed %q", liveKills, strings.TrimSpace(out))
+	if files := k.tableFiles(loc); len(files.bad) > 0 {
+		t.Fatalf("after the last run, the table's location holds %v", files.bad)
+	}
+
+	got := strings.Split(strings.TrimSpace(k.mustQuery("SELECT * FROM live ORDER BY 1")), "\n")[1:]
+	if len(got) < 3 {
+		t.Fatalf("the live INSERT published %d windows over %d kills and a last run", len(got), liveKills)
+	}
+	k.mustQuery(fmt.Sprintf(`CREATE TABLE ref () WITH (live = '%s&events=%d', event_time = 'date_time')`, feed, (len(got)+2)*liveRate))
+	all := strings.Split(strings.TrimSpace(k.mustQuery(`SELECT window_start, count(*), sum(price) FROM TUMBLE(ref, date_time, INTERVAL '1' SECOND)
+GROUP BY window_start, window_end ORDER BY 1`)), "\n")[1:]
+	if len(all) <= len(got) {
+		t.Fatalf("the backfill has %d windows, the live INSERT %d", len(all), len(got))
+	}
+	want := strings.Join(all[:len(got)], "\n")
+	if g := strings.Join(got, "\n"); g != want {
+		t.Fatalf("after %d kills, the live INSERT's %d windows differ from a failure-free backfill's:\n%s", liveKills, len(got), csvDiff(g, want))
+	}
+	t.Logf("%d windows, each once, after %d kills (%d with a file staged past the last checkpoint)", len(got), liveKills, stagedKills)
+}
+
+// built is the weir binary the kill tests share, and buildDir its
+// directory, removed by TestMain.
+var (
+	buildOnce sync.Once
+	built     string
+	buildDir  string
+	buildErr  error
+)
+
+// buildWeir builds the weir binary once for the tests that run it.
+func buildWeir(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "weir-kill-"); buildErr != nil {
+			return
+		}
+		built = filepath.Join(buildDir, "weir")
+		if out, err := exec.Command("go", "build", "-o", built, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 type killer struct {
