@@ -113,11 +113,22 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if opts.Durable, err = openDurable(ctx, ws, *jobName, *interval, *restart, *fromSavepoint, stderr); err != nil {
 			return err
 		}
-		stopped = make(chan error, 1)
+		stopped = make(chan error, 2) // an interrupt's, and --for's
 		defer onInterrupt(ctx, func(cancel func()) { stopped <- stopWithSavepoint(ctx, ws, opts.Durable, cancel, stderr) })()
 		opts.Durable.StateBackend = *stateBackend
-	}
-	if *runFor > 0 {
+		if *runFor > 0 {
+			// A durable job ends --for as an interrupt ends it, with a
+			// savepoint: its sinks commit what it produced until then
+			// (a live INSERT publishes it), and a re-run resumes there.
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			defer cancel(nil)
+			t := time.AfterFunc(*runFor, func() {
+				stopped <- stopWithSavepoint(ctx, ws, opts.Durable, func() { cancel(errRunFor) }, stderr)
+			})
+			defer t.Stop()
+		}
+	} else if *runFor > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, *runFor, errRunFor)
 		defer cancel()

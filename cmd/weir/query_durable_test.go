@@ -316,3 +316,32 @@ func TestQueryRescale(t *testing.T) {
 		t.Errorf("resumed at parallelism 3: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// TestQueryForStopsWithSavepoint: --for ends a durable live job with a
+// savepoint, as an interrupt does, so a live INSERT publishes what it
+// produced until then even when no checkpoint came first.
+func TestQueryForStopsWithSavepoint(t *testing.T) {
+	ws := t.TempDir()
+	query := func(args ...string) (code int, stdout, stderr string) {
+		var o, e bytes.Buffer
+		code = run(t.Context(), append([]string{"query", "--workspace", ws}, args...), &o, &e)
+		return code, o.String(), e.String()
+	}
+	for _, sql := range []string{
+		"CREATE TABLE b () WITH (live = 'nexmark://bids?rate=5000', event_time = 'date_time')",
+		"CREATE TABLE counts (window_start timestamp, n bigint) WITH (history = 'file://" + filepath.ToSlash(ws) + "/counts/')",
+	} {
+		if code, _, stderr := query(sql); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	code, _, stderr := query("--mode", "live", "--job", "ins", "--checkpoint-interval", "1h", "--for", "2500ms",
+		"INSERT INTO counts SELECT window_start, count(*) FROM TUMBLE(b, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end")
+	if code != 0 || !strings.Contains(stderr, "savepoint written to ") {
+		t.Fatalf("live INSERT --for: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, stdout, stderr := query("--format", "csv", "SELECT count(*) FROM counts")
+	if code != 0 || stdout == "count\n0\n" {
+		t.Fatalf("after --for: exit %d, %q (want windows published by the savepoint), stderr:\n%s", code, stdout, stderr)
+	}
+}
