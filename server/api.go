@@ -54,6 +54,10 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorMessage("", err))
 		return
 	}
+	if req.Durable || req.Job != "" {
+		writeJSON(w, http.StatusBadRequest, errorMessage(req.ID, errors.New("a durable run is a live run: start it over /ws")))
+		return
+	}
 	if strings.EqualFold(req.Mode, "live") {
 		writeJSON(w, http.StatusBadRequest, errorMessage(req.ID, errors.New("a live run does not end: stream it over /ws")))
 		return

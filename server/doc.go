@@ -11,7 +11,8 @@
 //	GET    /api/notebooks         the notebooks (package notebooks)
 //	GET    /api/notebooks/{name}  one notebook; PUT creates or replaces it, DELETE removes it
 //	GET    /api/jobs              running and recently ended jobs
-//	DELETE /api/jobs/{id}         stops a job for every viewer
+//	DELETE /api/jobs/{id}         stops a job for every viewer (a durable one is forgotten;
+//	                              ?savepoint=true stops it with a savepoint instead)
 //	GET    /metrics               Prometheus text exposition (weir_* metrics)
 //	GET    /ws                    the websocket protocol below
 //
@@ -22,7 +23,7 @@
 // JSON text frames. A client runs SQL and may cancel it:
 //
 //	{"type":"run", "id":"c1", "sql":"…", "mode":"backfill"|"live", "from":"…", "to":"…",
-//	 "format":"json"|"arrow"}
+//	 "format":"json"|"arrow", "durable":true, "job":"NAME"}
 //	{"type":"cancel", "id":"c1"}
 //
 // The server answers, per run id (stmt numbers the statements of a script):
@@ -30,7 +31,8 @@
 //	{"type":"schema",   "id":"c1", "stmt":0, "columns":[{"name":"auction","type":"bigint"}, …]}
 //	{"type":"rows",     "id":"c1", "stmt":0, "ops":["+","-"], "rows":[[1,"2026-01-01T00:00:10Z",3], …]}
 //	{"type":"progress", "id":"c1", "rows_in":N, "rows_out":N, "splits_done":N, "splits_total":N,
-//	                    "watermark":"…", "late_rows":N}
+//	                    "watermark":"…", "late_rows":N,
+//	                    "checkpoint_id":N, "checkpoint_ms":N, "checkpoint_bytes":N, … (durable jobs)}
 //	{"type":"done",     "id":"c1", "stmt":0, "rows_out":N, "elapsed_ms":N, "message":"CREATE TABLE"}
 //	{"type":"error",    "id":"c1", "message":"…", "line":1, "column":8}
 //
@@ -53,9 +55,18 @@
 // and a joiner gets the schema, that fold as inserts, then the changelog.
 // Each batch is rendered once (JSON values, coalescing keys, Arrow
 // references) and handed to every viewer's queue. A job whose last viewer
-// leaves stops. A live job never waits for a viewer: one whose queue is
-// full is detached with an error. A backfill job has one viewer and waits
-// for it (backpressure).
+// leaves stops, unless it is durable. A live job never waits for a
+// viewer: one whose queue is full is detached with an error. A backfill
+// job has one viewer and waits for it (backpressure).
+//
+// # Durable jobs
+//
+// A live run with "durable":true (and every live INSERT) is a durable job
+// (durable.go): a query.Durable run that checkpoints to the workspace, keeps
+// running without viewers, is recorded as WORKSPACE/jobs/NAME.json and is
+// started again by RestoreJobs when the server starts. DELETE
+// /api/jobs/{id} stops and forgets it; a shutdown keeps it. Its progress,
+// /api/jobs entry and /metrics carry its checkpoint figures.
 //
 // # Slow clients
 //

@@ -115,7 +115,9 @@ func TestSlowViewerDetachedFromLiveJob(t *testing.T) {
 	for _, c := range []*client{slow, fast} {
 		v := &viewer{c: c, runID: "r"}
 		c.runs["r"] = v
-		s.jobs.attach(v, sql, opts, "live", "", "")
+		if err := s.jobs.attach(v, sql, opts, "live", "", "", nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Nobody reads the slow client; read the fast one until done.
 	rows := 0
@@ -160,7 +162,7 @@ func TestCancelWakesBackfillWaitingForClient(t *testing.T) {
 	c := &client{s: s, queue: newSendQueue(4), runs: map[string]*viewer{}, done: make(chan struct{})}
 	v := &viewer{c: c, runID: "r"}
 	c.runs["r"] = v
-	s.jobs.attach(v, "SELECT * FROM bids", opts, "backfill", "", "")
+	_ = s.jobs.attach(v, "SELECT * FROM bids", opts, "backfill", "", "", nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for c.queue.depth() < 4 {
 		if time.Now().After(deadline) {

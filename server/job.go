@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -47,11 +48,14 @@ type registry struct {
 	next     int64
 	jobs     map[string]*job
 	live     map[jobKey]*job
-	finished []*job // most recent last, at most keptFinishedJobs
+	durable  map[string]*job // running durable jobs by name
+	finished []*job          // most recent last, at most keptFinishedJobs
+	// running counts the jobs' goroutines, so that Close can wait for them.
+	running sync.WaitGroup
 }
 
 func newRegistry(s *Server) *registry {
-	return &registry{s: s, jobs: map[string]*job{}, live: map[jobKey]*job{}}
+	return &registry{s: s, jobs: map[string]*job{}, live: map[jobKey]*job{}, durable: map[string]*job{}}
 }
 
 // job is one run of SQL. Its results go to its viewers; a live job keeps
@@ -86,6 +90,34 @@ type job struct {
 	external int
 	// stopping is set when the last viewer left: nobody may join.
 	stopping bool
+	// durable is set for a durable job (durable.go): it checkpoints and
+	// keeps running without viewers.
+	durable *durableJob
+	// done is closed when the job has ended (and a durable job's record
+	// has been dealt with).
+	done chan struct{}
+}
+
+// durableJob is what a durable job adds to a job.
+type durableJob struct {
+	durableSpec
+	// produced is set by the first schema or progress: the job's SQL runs.
+	produced bool
+	// forget is set by DELETE: the job's record and checkpoints go when
+	// it ends.
+	forget bool
+	// forgotten is set once its record and checkpoints are gone.
+	forgotten bool
+	// resumedFrom is the checkpoint the job resumed from (0: none).
+	resumedFrom int64
+	// restarts counts its restarts after failures (query.Durable's
+	// restart strategy); lastFailure is the last one's cause.
+	restarts    int
+	lastFailure string
+	// savepoint is set by DELETE ?savepoint=true once the savepoint is
+	// written: the job stops, is not restored, and the same job asked
+	// for again resumes from it.
+	savepoint *query.SavepointRef
 }
 
 // jobStmt is what a job holds of one statement for late joiners.
@@ -105,47 +137,115 @@ type viewer struct {
 
 // newJob registers a job for sql (not started: see run).
 func (r *registry) newJob(sql string, opts query.RunOptions, mode, from, to string) *job {
-	ctx, cancel := context.WithCancelCause(r.s.jobsCtx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.newJobLocked(sql, opts, mode, from, to)
+}
+
+func (r *registry) newJobLocked(sql string, opts query.RunOptions, mode, from, to string) *job {
+	ctx, cancel := context.WithCancelCause(r.s.jobsCtx)
 	r.next++
 	j := &job{reg: r, id: "j" + strconv.FormatInt(r.next, 10), sql: sql, opts: opts, mode: mode, from: from, to: to,
-		started: time.Now(), shared: opts.Mode == query.Live, ctx: ctx, cancel: cancel, state: stateRunning, lagMS: -1}
+		started: time.Now(), shared: opts.Mode == query.Live, ctx: ctx, cancel: cancel, state: stateRunning, lagMS: -1,
+		done: make(chan struct{})}
 	r.jobs[j.id] = j
 	return j
 }
 
 // attach starts a viewer on a job: a live run joins the running live job
 // of the same SQL and from when there is one, else a new job starts. The
-// viewer gets the schema, the folded result and then the changelog.
-func (r *registry) attach(v *viewer, sql string, opts query.RunOptions, mode, from, to string) {
+// viewer gets the schema, the folded result and then the changelog. A
+// durable run (d not nil) joins only a durable job: a plain live job of
+// the same SQL keeps its viewers, and the durable one starts beside it.
+func (r *registry) attach(v *viewer, sql string, opts query.RunOptions, mode, from, to string, d *durableSpec) error {
+	if d != nil {
+		_, err := r.startDurable(v, sql, opts, mode, from, to, *d)
+		return err
+	}
 	if opts.Mode == query.Live {
 		key := jobKey{sql, from}
 		r.mu.Lock()
 		if j := r.live[key]; j != nil && j.join(v) {
 			r.mu.Unlock()
-			return
+			return nil
 		}
-		r.mu.Unlock()
-		j := r.newJob(sql, opts, mode, from, to)
+		j := r.newJobLocked(sql, opts, mode, from, to)
 		j.join(v)
-		r.mu.Lock()
-		if old := r.live[key]; old == nil || !old.running() {
-			r.live[key] = j
-		}
+		r.live[key] = j
 		r.mu.Unlock()
-		go j.run()
-		return
+		r.goRun(j)
+		return nil
 	}
 	j := r.newJob(sql, opts, mode, from, to)
 	j.join(v)
-	go j.run()
+	r.goRun(j)
+	return nil
 }
 
-func (j *job) running() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.state == stateRunning && len(j.viewers) > 0
+// startDurable joins v (nil: no viewer, a restored job) to the running
+// durable job of the same SQL and from, or starts a durable job named
+// d.name. It refuses a name that a running durable job of other SQL has.
+func (r *registry) startDurable(v *viewer, sql string, opts query.RunOptions, mode, from, to string, d durableSpec) (*job, error) {
+	key := jobKey{sql, from}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if j := r.live[key]; j != nil && j.durable != nil && (v == nil || j.join(v)) {
+		return j, nil
+	}
+	if other := r.durable[d.name]; other != nil {
+		return nil, fmt.Errorf("the durable job name %q is taken by job %s, which runs other SQL", d.name, other.id)
+	}
+	if d.created.IsZero() {
+		d.created = time.Now().UTC()
+	}
+	j := r.newJobLocked(sql, opts, mode, from, to)
+	j.durable = &durableJob{durableSpec: d}
+	s := r.s
+	j.opts.Durable = &query.Durable{Job: d.name, Store: s.durable.checkpoints, Interval: s.opts.CheckpointInterval,
+		Savepoints: s.durable.savepoints, Lock: s.durable.locks,
+		Resumed: func(name string, id int64) {
+			s.log.Info("durable job resumed from its checkpoint", "name", name, "job", j.id, "checkpoint", id)
+			j.mu.Lock()
+			j.durable.resumedFrom, j.durable.produced = id, true
+			j.mu.Unlock()
+		},
+		Restarted: func(rs query.Restart) {
+			s.log.Warn("durable job failed; restarting it", "name", rs.Job, "job", j.id, "error", rs.Err.Error(),
+				"backoff", rs.Backoff.String(), "restart", rs.Restart, "max", rs.Max, "window", rs.Window.String())
+			j.mu.Lock()
+			j.durable.restarts++
+			j.durable.lastFailure = rs.Err.Error()
+			j.mu.Unlock()
+		}}
+	if v != nil {
+		j.join(v)
+	}
+	r.live[key] = j
+	r.durable[d.name] = j
+	r.goRunLocked(j)
+	return j, nil
+}
+
+func (r *registry) goRun(j *job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.goRunLocked(j)
+}
+
+func (r *registry) goRunLocked(j *job) {
+	r.running.Add(1)
+	go func() {
+		defer r.running.Done()
+		j.run()
+	}()
+}
+
+// failedRestore lists a recorded durable job that could not be started as
+// failed, so that DELETE /api/jobs/{id} can forget it.
+func (r *registry) failedRestore(rec jobRecord, err error) {
+	j := r.newJob(rec.SQL, query.RunOptions{}, rec.Mode, rec.From, rec.To)
+	j.durable = &durableJob{durableSpec: durableSpec{name: rec.Name, restored: true, created: rec.Created}}
+	j.finish(err)
 }
 
 // join adds v to a running job and queues what v missed: each statement's
@@ -191,7 +291,7 @@ func (j *job) detach(v *viewer) bool {
 			break
 		}
 	}
-	stop := found && len(j.viewers) == 0 && j.external == 0 && j.state == stateRunning
+	stop := found && len(j.viewers) == 0 && j.external == 0 && j.state == stateRunning && j.durable == nil
 	if stop {
 		j.stopping = true
 	}
@@ -244,8 +344,20 @@ func (j *job) run() {
 	s := j.reg.s
 	s.metrics.jobsStarted.Add(1)
 	s.metrics.jobsRunning.Add(1)
-	s.log.Info("job started", "job", j.id, "mode", j.mode, "from", j.from, "to", j.to, "sql", truncate(j.sql, 200))
-	err := s.engine.Execute(j.ctx, j.sql, j.opts, &jobSink{j: j})
+	attrs := []any{"job", j.id, "mode", j.mode, "from", j.from, "to", j.to, "sql", truncate(j.sql, 200)}
+	var err error
+	if d := j.durable; d != nil {
+		attrs = append(attrs, "durable", d.name)
+		if !d.restored {
+			// Recorded before it runs: a server stopped a moment later
+			// starts it again.
+			err = s.durable.put(j.ctx, jobRecord{Name: d.name, SQL: j.sql, Mode: j.mode, From: j.from, To: j.to, Created: d.created})
+		}
+	}
+	s.log.Info("job started", attrs...)
+	if err == nil {
+		err = s.engine.Execute(j.ctx, j.sql, j.opts, &jobSink{j: j})
+	}
 	if err != nil && j.ctx.Err() != nil {
 		if cause := context.Cause(j.ctx); cause != nil {
 			err = cause
@@ -264,7 +376,8 @@ func (j *job) finish(err error) {
 	switch {
 	case err == nil:
 		j.state = stateDone
-	case errors.Is(err, errNoViewers), errors.Is(err, errJobDeleted), errors.Is(err, errShutdown), errors.Is(err, errCancelled), errors.Is(err, errQueueClosed):
+	case errors.Is(err, errNoViewers), errors.Is(err, errJobDeleted), errors.Is(err, errShutdown), errors.Is(err, errCancelled), errors.Is(err, errQueueClosed),
+		errors.Is(err, dataflow.ErrStopped):
 		j.state = stateCancelled
 	default:
 		j.state = stateFailed
@@ -280,6 +393,9 @@ func (j *job) finish(err error) {
 		delete(r.live, key)
 	}
 	delete(r.jobs, j.id)
+	if j.durable != nil && r.durable[j.durable.name] == j {
+		delete(r.durable, j.durable.name)
+	}
 	r.finished = append(r.finished, j)
 	if len(r.finished) > keptFinishedJobs {
 		r.finished = append([]*job(nil), r.finished[len(r.finished)-keptFinishedJobs:]...)
@@ -300,6 +416,46 @@ func (j *job) finish(err error) {
 			m.Cancelled = state == stateCancelled
 			_ = v.c.queue.push(m)
 		}
+	}
+	if j.durable != nil {
+		j.settleDurable(state, err)
+	}
+	close(j.done)
+}
+
+// settleDurable deals with an ended durable job's record: forgotten when
+// deleted (record and checkpoints), removed when the job ran to its end
+// (query.Durable discarded its checkpoints), stopped with a savepoint
+// (kept, with the checkpoints, to resume from) or when a new job failed
+// before producing anything (its SQL does not run: restoring it would fail
+// at every start); kept otherwise (shutdown, a failure after a start).
+func (j *job) settleDurable(state string, end error) {
+	s := j.reg.s
+	j.mu.Lock()
+	d := *j.durable
+	j.mu.Unlock()
+	ctx := context.Background()
+	var err error
+	switch {
+	case d.forget:
+		err = s.durable.forget(ctx, d.name)
+		if err == nil {
+			j.mu.Lock()
+			j.durable.forgotten = true
+			j.mu.Unlock()
+			s.log.Info("durable job forgotten", "name", d.name, "job", j.id)
+		}
+	case state == stateDone, errors.Is(end, dataflow.ErrStopped), state == stateFailed && !d.restored && !d.produced:
+		// Only the record: checkpoints of that name that the job did not
+		// write (weir query --job NAME) stay.
+		if err = s.durable.records.Delete(ctx, d.name+".json"); err == nil {
+			j.mu.Lock()
+			j.durable.forgotten = true
+			j.mu.Unlock()
+		}
+	}
+	if err != nil {
+		s.log.Warn("durable job: its record is left", "name", d.name, "job", j.id, "error", err.Error())
 	}
 }
 
@@ -339,6 +495,9 @@ func (k *jobSink) Schema(i int, s *arrow.Schema) error {
 	j := k.j
 	j.mu.Lock()
 	k.stmt(i).schema = s
+	if j.durable != nil {
+		j.durable.produced = true
+	}
 	vs := j.snapshotViewers()
 	j.mu.Unlock()
 	for _, v := range vs {
@@ -391,11 +550,17 @@ func (k *jobSink) Progress(i int, p query.Progress) error {
 		}
 	}
 	j.lastTick, j.lastRowsIn, j.progress = now, p.RowsIn, p
+	if j.durable != nil {
+		j.durable.produced = true
+	}
 	if j.opts.Mode == query.Live && p.Watermark != watermark.MinTime && p.Watermark != watermark.MaxTime {
 		j.lagMS = max(now.Sub(p.Watermark.Std()).Milliseconds(), 0)
 	}
 	m := progressMessage("", p)
 	m.Job = j.id
+	if j.durable != nil {
+		m.checkpointFigures = newCheckpointFigures(p.Checkpoint)
+	}
 	m.RowsPerSec = ptr(int64(j.rate + 0.5))
 	if j.lagMS >= 0 {
 		m.LagMS = ptr(j.lagMS)
@@ -433,6 +598,19 @@ type jobInfo struct {
 	// LagMS is the watermark's lag behind the wall clock (live jobs).
 	LagMS *int64 `json:"lag_ms,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Durable jobs: their name, when they were first asked for, the
+	// checkpoint they resumed from (absent: they started afresh), their
+	// restarts after failures and the last failure, and the savepoint
+	// they stopped with.
+	Durable     bool          `json:"durable,omitempty"`
+	Name        string        `json:"name,omitempty"`
+	Created     string        `json:"created,omitempty"`
+	ResumedFrom int64         `json:"resumed_from,omitempty"`
+	Restarts    int           `json:"restarts,omitempty"`
+	LastFailure string        `json:"last_failure,omitempty"`
+	Savepoint   *savepointRef `json:"savepoint,omitempty"`
+	// checkpointFigures of a running durable job (as in its progress).
+	checkpointFigures
 }
 
 func (j *job) info() jobInfo {
@@ -448,6 +626,18 @@ func (j *job) info() jobInfo {
 	}
 	if j.err != nil && j.state == stateFailed {
 		ji.Error = errorMessage("", j.err).Message
+	}
+	if d := j.durable; d != nil {
+		ji.Durable, ji.Name, ji.ResumedFrom, ji.Restarts, ji.LastFailure = true, d.name, d.resumedFrom, d.restarts, d.lastFailure
+		if d.savepoint != nil {
+			ji.Savepoint = &savepointRef{ID: d.savepoint.ID, Location: d.savepoint.Location}
+		}
+		if j.state == stateRunning {
+			ji.checkpointFigures = newCheckpointFigures(j.progress.Checkpoint)
+		}
+		if !d.created.IsZero() {
+			ji.Created = d.created.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return ji
 }
@@ -472,13 +662,6 @@ func (r *registry) list() []jobInfo {
 	return out
 }
 
-func (r *registry) get(id string) (*job, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	j, ok := r.jobs[id]
-	return j, ok
-}
-
 // stats returns the running jobs, their viewers and the largest watermark
 // lag of a live job (ms, −1 when none), for /metrics.
 func (r *registry) stats() (running, viewers int, maxLagMS int64) {
@@ -499,6 +682,47 @@ func (r *registry) stats() (running, viewers int, maxLagMS int64) {
 		j.mu.Unlock()
 	}
 	return running, viewers, maxLagMS
+}
+
+// runningDurable returns the running durable job named name.
+func (r *registry) runningDurable(name string) (*job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.durable[name]
+	return j, ok
+}
+
+// find returns a running job, or a recently ended one.
+func (r *registry) find(id string) (*job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if j, ok := r.jobs[id]; ok {
+		return j, true
+	}
+	for _, j := range r.finished {
+		if j.id == id {
+			return j, true
+		}
+	}
+	return nil, false
+}
+
+// durableStats returns each running durable job's name and checkpoint
+// figures, by name, for /metrics.
+func (r *registry) durableStats() (names []string, stats []dataflow.CheckpointStats) {
+	r.mu.Lock()
+	jobs := make([]*job, 0, len(r.durable))
+	for _, j := range r.durable {
+		jobs = append(jobs, j)
+	}
+	r.mu.Unlock()
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].durable.name < jobs[b].durable.name })
+	for _, j := range jobs {
+		j.mu.Lock()
+		names, stats = append(names, j.durable.name), append(stats, j.progress.Checkpoint)
+		j.mu.Unlock()
+	}
+	return names, stats
 }
 
 // stopAll cancels every job (shutdown).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/weirdata/weir/dataflow"
 	"github.com/weirdata/weir/query"
 	"github.com/weirdata/weir/watermark"
 )
@@ -19,6 +20,10 @@ type clientMessage struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Format string `json:"format,omitempty"`
+	// Durable makes a live run a durable job (durable.go); Job names it
+	// (default: derived from the SQL and from), and implies Durable.
+	Durable bool   `json:"durable,omitempty"`
+	Job     string `json:"job,omitempty"`
 }
 
 // column describes a result column.
@@ -53,6 +58,8 @@ type serverMessage struct {
 	BytesRead  *int64 `json:"bytes_read,omitempty"`
 	BytesTotal *int64 `json:"bytes_total,omitempty"`
 	RowsTotal  *int64 `json:"rows_total,omitempty"`
+	// checkpointFigures: a durable job's progress (and /api/jobs).
+	checkpointFigures
 	// done
 	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
 	// done (command tag) or error
@@ -69,6 +76,31 @@ type serverMessage struct {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// checkpointFigures are a durable job's checkpoint figures, in its
+// progress messages and its /api/jobs entry: the counts of completed and
+// failed checkpoints, and the id, completion time, duration, state size
+// and longest barrier alignment of the last completed one (absent before
+// it). Absent for a job that is not durable.
+type checkpointFigures struct {
+	CheckpointID          *int64 `json:"checkpoint_id,omitempty"`
+	CheckpointAt          string `json:"checkpoint_at,omitempty"`
+	CheckpointMS          *int64 `json:"checkpoint_ms,omitempty"`
+	CheckpointBytes       *int64 `json:"checkpoint_bytes,omitempty"`
+	CheckpointAlignmentMS *int64 `json:"checkpoint_alignment_ms,omitempty"`
+	CheckpointsCompleted  *int64 `json:"checkpoints_completed,omitempty"`
+	CheckpointsFailed     *int64 `json:"checkpoints_failed,omitempty"`
+}
+
+func newCheckpointFigures(c dataflow.CheckpointStats) checkpointFigures {
+	f := checkpointFigures{CheckpointsCompleted: ptr(c.Completed), CheckpointsFailed: ptr(c.Failed)}
+	if c.Completed > 0 {
+		f.CheckpointID, f.CheckpointMS, f.CheckpointBytes = ptr(c.LastID), ptr(c.LastDuration.Milliseconds()), ptr(c.LastBytes)
+		f.CheckpointAlignmentMS = ptr(c.LastAlignment.Milliseconds())
+		f.CheckpointAt = c.LastCompleted.UTC().Format(time.RFC3339Nano)
+	}
+	return f
+}
 
 func schemaMessage(id string, stmt int, s *arrow.Schema) serverMessage {
 	cols := make([]column, s.NumFields())

@@ -42,7 +42,14 @@ type Options struct {
 	Parallelism int
 	// Notebooks is the notebook store of /api/notebooks (nil: none).
 	Notebooks *notebooks.Store
-	Logger    *slog.Logger
+	// Workspace is the directory where durable jobs keep their records
+	// (jobs/NAME.json) and checkpoints (checkpoints/NAME/); empty: durable
+	// runs are refused. See RestoreJobs.
+	Workspace string
+	// CheckpointInterval is durable jobs' checkpoint interval (default
+	// query.DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
+	Logger             *slog.Logger
 }
 
 // Server serves one engine over HTTP and websockets.
@@ -58,6 +65,10 @@ type Server struct {
 	metrics serverMetrics
 	mu      sync.Mutex
 	clients map[*client]struct{}
+
+	// durable holds durable jobs' records and checkpoints (nil: no
+	// workspace, no durable jobs).
+	durable *durableStores
 
 	// jobs is every run; jobsCtx is the parent of their contexts, ended
 	// at shutdown.
@@ -100,6 +111,12 @@ func New(engine *query.Engine, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, engine: engine, log: opts.Logger, clients: map[*client]struct{}{}}
 	s.jobs = newRegistry(s)
+	if opts.Workspace != "" {
+		var err error
+		if s.durable, err = openDurableStores(opts.Workspace); err != nil {
+			return nil, err
+		}
+	}
 	s.jobsCtx, s.stopJobs = context.WithCancelCause(context.Background())
 	loopback, err := isLoopback(opts.Addr)
 	if err != nil {
@@ -198,13 +215,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops every job (their viewers get an error) and closes the
-// websockets. Serve calls it on shutdown; a caller serving Handler itself
-// calls it when done.
+// closeWait bounds how long Close waits for the jobs to end.
+const closeWait = 10 * time.Second
+
+// Close stops every job (their viewers get an error), closes the
+// websockets and waits (at most closeWait) for the jobs to end, so that a
+// server started next on the same workspace does not restore a durable
+// job that is still running here. Durable jobs stay recorded. Serve calls
+// it on shutdown; a caller serving Handler itself calls it when done.
 func (s *Server) Close() {
 	s.stopJobs(errShutdown)
 	s.jobs.stopAll(errShutdown)
 	s.closeClients()
+	ended := make(chan struct{})
+	go func() {
+		s.jobs.running.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(closeWait):
+		s.log.Warn("jobs still running after shutdown", "waited", closeWait.String())
+	}
 }
 
 func (s *Server) closeClients() {

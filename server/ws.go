@@ -183,10 +183,27 @@ func (c *client) start(m clientMessage) {
 		_ = c.queue.push(serverMessage{Type: "error", ID: m.ID, Message: "a run with this id is already running"})
 		return
 	}
+	// A live INSERT is always durable: its exactly-once output commits on
+	// checkpoints.
+	var d *durableSpec
+	if m.Durable || m.Job != "" || (opts.Mode == query.Live && isInsert(m.SQL)) {
+		if err := c.s.checkDurableRun(m.SQL, opts, m.Job); err != nil {
+			_ = c.queue.push(errorMessage(m.ID, err))
+			return
+		}
+		name := m.Job
+		if name == "" {
+			name = defaultJobName(m.SQL, m.From)
+		}
+		d = &durableSpec{name: name}
+	}
 	v := &viewer{c: c, runID: m.ID, arrow: m.Format == "arrow"}
 	c.runs[m.ID] = v
 	mode := opts.Mode.String()
-	c.s.jobs.attach(v, m.SQL, opts, mode, m.From, m.To)
+	if err := c.s.jobs.attach(v, m.SQL, opts, mode, m.From, m.To, d); err != nil {
+		delete(c.runs, m.ID)
+		_ = c.queue.push(errorMessage(m.ID, err))
+	}
 }
 
 // forget removes a run that ended; it reports whether v was still the

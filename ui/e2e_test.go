@@ -3,7 +3,9 @@ package ui_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,26 +38,74 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	serve := exec.CommandContext(ctx, bin, "serve", "--workspace", filepath.Join(tmp, "ws"), "--addr", "127.0.0.1:0")
+	ws := &weirServe{bin: bin, workspace: filepath.Join(tmp, "ws"), logs: &lockedWriter{}}
+	url, err := ws.start(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ws.stop()
+		if t.Failed() {
+			t.Logf("weir serve's log:\n%s", ws.logs.String())
+		}
+	}()
+	// The scenarios restart weir serve (same workspace, same address) by
+	// POST control/restart, as an operator would, to see durable jobs
+	// restored and the page rejoin them.
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/restart" {
+			http.NotFound(w, r)
+			return
+		}
+		ws.stop()
+		if _, err := ws.start(ctx, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer control.Close()
+
+	run := exec.CommandContext(ctx, node, "e2e/run.mjs", url)
+	run.Env = append(os.Environ(), "CHROMIUM="+chromium, "WEIR_CONTROL="+control.URL)
+	if dir := os.Getenv("WEIR_SCREENSHOTS"); dir != "" {
+		abs, _ := filepath.Abs(dir)
+		run.Env = append(run.Env, "WEIR_SCREENSHOTS="+abs)
+	}
+	out, err := run.CombinedOutput()
+	t.Logf("e2e/run.mjs:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser scenarios failed: %v", err)
+	}
+}
+
+// weirServe is a "weir serve" process that the test may restart.
+type weirServe struct {
+	bin       string
+	workspace string
+	logs      *lockedWriter
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// start runs weir serve on addr and waits until it is healthy; it returns
+// the URL weir prints (with its address, when addr's port is 0).
+func (w *weirServe) start(ctx context.Context, addr string) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	serve := exec.CommandContext(ctx, w.bin, "serve", "--workspace", w.workspace, "--addr", addr, "--checkpoint-interval", "1s")
 	serve.Cancel = func() error { return serve.Process.Signal(os.Interrupt) }
 	serve.WaitDelay = 10 * time.Second
 	stdout, err := serve.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	logs := &lockedWriter{}
-	serve.Stderr = logs
+	serve.Stderr = w.logs
 	if err := serve.Start(); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	defer func() {
-		cancel()
-		_ = serve.Wait()
-		if t.Failed() {
-			t.Logf("weir serve's log:\n%s", logs.String())
-		}
-	}()
-
+	w.cmd = serve
 	// weir prints its address once it listens.
 	urlc := make(chan string, 1)
 	go func() {
@@ -74,21 +124,21 @@ func TestBrowser(t *testing.T) {
 	select {
 	case url = <-urlc:
 	case <-time.After(2 * time.Minute):
-		t.Fatal("weir serve printed no address within 2 minutes")
+		return "", fmt.Errorf("weir serve printed no address within 2 minutes")
 	}
-	waitHealthy(t, strings.TrimSuffix(url, "/")+"/api/health")
+	return url, healthy(strings.TrimSuffix(url, "/") + "/api/health")
+}
 
-	run := exec.CommandContext(ctx, node, "e2e/run.mjs", url)
-	run.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	if dir := os.Getenv("WEIR_SCREENSHOTS"); dir != "" {
-		abs, _ := filepath.Abs(dir)
-		run.Env = append(run.Env, "WEIR_SCREENSHOTS="+abs)
+// stop interrupts weir serve (a graceful shutdown) and waits for it.
+func (w *weirServe) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cmd == nil {
+		return
 	}
-	out, err := run.CombinedOutput()
-	t.Logf("e2e/run.mjs:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser scenarios failed: %v", err)
-	}
+	_ = w.cmd.Process.Signal(os.Interrupt)
+	_ = w.cmd.Wait()
+	w.cmd = nil
 }
 
 // TestUnit runs the UI's unit tests (test/unit.test.ts: the changelog
@@ -130,20 +180,19 @@ func prerequisites(t *testing.T, browser bool) (chromium, node string) {
 	return chromium, node
 }
 
-// waitHealthy polls /api/health until it answers 200 or a deadline passes.
-func waitHealthy(t *testing.T, url string) {
-	t.Helper()
+// healthy polls /api/health until it answers 200 or a deadline passes.
+func healthy(url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get(url)
 		if err == nil {
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within 30 s (last error: %v)", url, err)
+			return fmt.Errorf("%s did not answer 200 within 30 s (last error: %v)", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

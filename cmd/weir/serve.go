@@ -24,20 +24,29 @@ import (
 // persons read that history and the live feed that continues it, and the
 // demo notebooks are written.
 //
+// Durable jobs (live runs asked to keep running, live INSERTs) are recorded
+// in the workspace (jobs/, checkpoints/) and restored on every start, each
+// from its latest checkpoint.
+//
 // Shutdown order, on SIGINT/SIGTERM (ctx): the server stops accepting,
-// cancels running queries, closes websockets, waits up to 5 s for requests
-// in flight; then the catalog (already persisted at every change) is left
-// as it is.
+// cancels running queries (durable jobs stay recorded and resume from their
+// last checkpoint on the next start), closes websockets, waits for the jobs
+// to end (at most 10 s) and up to 5 s for requests in flight; then the
+// catalog (already persisted at every change) is left as it is.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "weir serve [--addr HOST:PORT] [--workspace DIR]", stderr)
+	fs := newFlagSet("serve", "weir serve [--addr HOST:PORT] [--workspace DIR] [--checkpoint-interval DURATION]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen on `HOST:PORT`; a token is required when it is not loopback")
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	token := fs.String("token", "", "require this `TOKEN` (default: generated when --addr is not loopback)")
+	interval := fs.Duration("checkpoint-interval", query.DefaultCheckpointInterval, "checkpoint durable jobs every `DURATION`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *interval <= 0 {
+		return usagef(fs, "--checkpoint-interval must be positive, not %s", *interval)
 	}
 	ws := *workspace
 	if ws == "" {
@@ -58,8 +67,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := setupDemo(ctx, ws, eng, nbs, time.Now(), demoSpan, stdout); err != nil {
 		return err
 	}
-	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Notebooks: nbs, Logger: slog.Default()})
+	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Notebooks: nbs, Logger: slog.Default(),
+		Workspace: ws, CheckpointInterval: *interval})
 	if err != nil {
+		return err
+	}
+	// Durable jobs start again before the server listens; each resumes
+	// from its latest checkpoint (a job that cannot is listed as failed).
+	if _, err := srv.RestoreJobs(ctx); err != nil {
 		return err
 	}
 	// The notebook UI at every path the API does not claim (the API's

@@ -6,7 +6,8 @@
 // Each scenario is what a newcomer does: open a demo notebook, run a
 // backfill and see its table and chart, run a live cell and watch it
 // update, stop it, edit and save a notebook and find it after a reload, see
-// an error underlined, open the dashboard and the job list. With
+// an error underlined, open the dashboard and the job list, keep a live cell
+// running as a durable job and see its checkpoints. With
 // WEIR_SCREENSHOTS=DIR the main views are saved there as PNG files.
 // ui/e2e_test.go runs this from "go test".
 import { launch } from "./browser.mjs";
@@ -198,6 +199,57 @@ await scenario("the dashboard runs its pinned cells live", async () => {
     // Its tile learns that the job ended.
     await page.locator('section.tile .output[data-state="error"], section.tile .output[data-state="cancelled"]').first().waitFor({ timeout: 10_000 });
   }
+});
+
+await scenario("a durable live cell keeps running and shows its checkpoint", async () => {
+  await page.goto(base + "/notebooks/live-dashboard");
+  const c = cell("bids-per-second");
+  const keep = c.locator('[data-testid="keep-running"]');
+  await keep.check();
+  await c.locator("button.run").click();
+  await c.locator('.output[data-state="running"] .pill.live').waitFor({ timeout: 10_000 });
+  // weir serve runs with --checkpoint-interval 1s here (ui/e2e_test.go).
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.checkpoint) > 0, `section.cell[data-cell="bids-per-second"] .stat.ckpt`, { timeout: 30_000 });
+  const line = await c.locator(".stat.ckpt").innerText();
+  expect(/checkpoint \d+ · .* ago · took .* · .*B/.test(line), `checkpoint line ${line}`);
+  await shot("durable.png");
+  const control = process.env.WEIR_CONTROL || "";
+  if (control) {
+    // weir serve restarts (ui/e2e_test.go): it restores the durable job
+    // from its checkpoint, and the page reconnects and joins it again.
+    const out = `section.cell[data-cell="bids-per-second"] .output`;
+    const before = (await api("/api/jobs")).body.jobs.find((j) => j.durable && j.state === "running");
+    const res = await fetch(control + "/restart", { method: "POST" });
+    expect(res.status === 204, `restart: ${res.status} ${await res.text()}`);
+    let after;
+    const deadline = Date.now() + 15_000;
+    while (!(after && after.resumed_from > 0) && Date.now() < deadline) {
+      after = (await api("/api/jobs")).body.jobs.find((j) => j.durable && j.state === "running");
+      await page.waitForTimeout(100);
+    }
+    expect(after && after.name === before.name && after.resumed_from > 0, `after the restart: ${JSON.stringify(after)} (before ${JSON.stringify(before)})`);
+    await page.waitForFunction(([sel, id]) => document.querySelector(sel)?.dataset.job === id && Number(document.querySelector(sel)?.dataset.rows) > 0, [out, after.id], { timeout: 30_000 });
+    const v = Number(await c.locator(".output").getAttribute("data-version"));
+    await page.waitForFunction(([sel, v]) => Number(document.querySelector(sel)?.dataset.version) > v, [out, v], { timeout: 15_000 });
+    expect((await c.locator(".output").getAttribute("data-state")) === "running", "the cell stopped at the restart");
+  }
+  await c.locator("button.run.stop").click();
+  expect((await waitState(c, ["cancelled"], 5_000)) === "cancelled", "not detached");
+  // Its job keeps running without a viewer, listed with its checkpoint.
+  const durable = (await api("/api/jobs")).body.jobs.filter((j) => j.durable && j.state === "running");
+  expect(durable.length === 1 && durable[0].viewers === 0, `durable jobs ${JSON.stringify(durable)}`);
+  await page.locator('[data-testid="jobs"]').click();
+  const job = page.locator(`.jobs .job[data-job="${durable[0].id}"]`);
+  await job.locator(".job-ckpt").waitFor({ timeout: 5000 });
+  expect((await job.locator(".job-ckpt").innerText()).includes("checkpoint"), "no checkpoint in the job list");
+  await shot("jobs-durable.png");
+  // Stopped with a savepoint from the jobs panel: listed with it.
+  await job.locator("button", { hasText: "Savepoint" }).click();
+  const ended = page.locator(`.jobs .job[data-job="${durable[0].id}"][data-state="cancelled"]`);
+  await ended.waitFor({ timeout: 15_000 });
+  expect(/stopped with savepoint \d+/.test(await ended.innerText()), `ended job: ${await ended.innerText()}`);
+  await keep.uncheck();
+  await page.locator('.save-state[data-state="saved"]').waitFor({ timeout: 10_000 });
 });
 
 if (created) await api(`/api/notebooks/${created}`, { method: "DELETE" }).catch(() => {});

@@ -1,4 +1,5 @@
 // api.ts: the HTTP half of docs/api.md (notebooks, tables, jobs).
+import type { CheckpointFigures } from "./conn";
 
 export interface Column { name: string; type: string }
 export interface Table { name: string; columns: Column[]; event_time?: string; history?: string; live?: string; view?: boolean }
@@ -12,11 +13,18 @@ export interface Cell {
   to?: string;
   chart?: Chart;
   dashboard?: boolean;
+  /** durable: a live run keeps running on the server without viewers. */
+  durable?: boolean;
   [unknown: string]: unknown; // kept as they are (the server keeps them too)
 }
 export interface Notebook { name?: string; title: string; modified?: string; cells: Cell[]; [unknown: string]: unknown }
 export interface NotebookInfo { name: string; title: string; modified: string }
-export interface Job { id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number; ended?: string; error?: string; lag_ms?: number }
+export interface Job extends CheckpointFigures {
+  id: string; sql: string; mode: string; from?: string; to?: string; state: string; started: string; viewers: number; rows_out: number;
+  ended?: string; error?: string; lag_ms?: number;
+  durable?: boolean; name?: string; created?: string; resumed_from?: number;
+  restarts?: number; last_failure?: string; savepoint?: { id: number; location: string };
+}
 
 /** ApiError carries the server's error object (message, line, column). */
 export class ApiError extends Error {
@@ -51,6 +59,7 @@ export const api = {
   tables: () => call<{ tables: Table[] }>("GET", "/api/tables").then((r) => r.tables || []),
   jobs: () => call<{ jobs: Job[] }>("GET", "/api/jobs").then((r) => r.jobs || []),
   cancelJob: (id: string) => call<void>("DELETE", `/api/jobs/${encodeURIComponent(id)}`),
+  savepointJob: (id: string) => call<{ savepoint: { id: number; location: string } }>("DELETE", `/api/jobs/${encodeURIComponent(id)}?savepoint=true`),
 };
 
 /** missing reports whether an error means the endpoint is not there (yet). */

@@ -6,9 +6,17 @@
 import { tableFromIPC, Type } from "apache-arrow";
 import type { Column } from "./api";
 
-export interface RunSpec { sql: string; mode: "backfill" | "live"; from?: string; to?: string }
+/** durable: a live run that keeps running without viewers and survives a
+ * restart of the server (docs/api.md, "Durable jobs"). */
+export interface RunSpec { sql: string; mode: "backfill" | "live"; from?: string; to?: string; durable?: boolean }
 
-export interface Progress {
+/** Checkpoint figures of a durable job, in progress messages and /api/jobs. */
+export interface CheckpointFigures {
+  checkpoint_id?: number; checkpoint_ms?: number; checkpoint_bytes?: number; checkpoint_alignment_ms?: number;
+  checkpoint_at?: string; checkpoints_completed?: number; checkpoints_failed?: number;
+}
+
+export interface Progress extends CheckpointFigures {
   rows_in?: number; rows_out?: number; bytes_read?: number; bytes_total?: number; rows_total?: number;
   splits_done?: number; splits_total?: number; watermark?: string; late_rows?: number; lag_ms?: number; rows_per_sec?: number;
   job?: string;
@@ -63,15 +71,22 @@ export class Conn {
       if (this.ws !== ws) return;
       this.setState("closed");
       // Runs die with their connection: tell their cells, then reconnect.
-      for (const r of this.runs.values()) r.h.error("the connection to weir was lost; run the cell again");
-      this.runs.clear();
+      // A durable run is asked for again once reconnected: its job kept
+      // running (or the restarted server restored it), and the run joins
+      // it, getting its schema and folded result anew.
+      this.queue = [];
+      for (const [id, r] of this.runs) {
+        if (r.spec.durable && r.spec.mode === "live") { this.queue.push(this.runMessage(id, r.spec, r.format)); continue; }
+        r.h.error("the connection to weir was lost; run the cell again");
+        this.runs.delete(id);
+      }
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 5000);
     };
   }
 
-  private send(m: object) {
-    const s = JSON.stringify(m);
+  private send(m: object | string) {
+    const s = typeof m === "string" ? m : JSON.stringify(m);
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(s);
     else this.queue.push(s);
   }
@@ -80,11 +95,15 @@ export class Conn {
     const id = `r${++seq}`;
     const format = this.arrow ? "arrow" : "json";
     this.runs.set(id, { spec, h, format });
-    this.send({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format });
+    this.send(this.runMessage(id, spec, format));
     return {
       id,
       cancel: () => this.cancel(id),
     };
+  }
+
+  private runMessage(id: string, spec: RunSpec, format: string): string {
+    return JSON.stringify({ type: "run", id, sql: spec.sql, mode: spec.mode, from: spec.from || "", to: spec.to || "", format, ...(spec.durable && spec.mode === "live" ? { durable: true } : {}) });
   }
 
   private receive(data: unknown) {

@@ -36,7 +36,7 @@ export class DashboardPage {
     const out = new Output({ chart: () => cell.chart, compact: true, tableHeight: 210, chartHeight: 210 });
     this.outputs.push(out);
     const el = h("section.tile", { "data-cell": cell.id }, h("div.tile-head", h("h3", titleOf(nb, cell)), state), out.el);
-    queueMicrotask(() => out.start({ sql: cell.source, mode: cell.mode || "live", from: cell.from || "", to: cell.to || "" }));
+    queueMicrotask(() => out.start({ sql: cell.source, mode: cell.mode || "live", from: cell.from || "", to: cell.to || "", durable: !!cell.durable }));
     return el;
   }
 

@@ -1,4 +1,5 @@
 // format.ts: how values and types look in tables, charts and progress.
+import type { CheckpointFigures } from "./conn";
 
 export const isTime = (t: string) => t === "timestamp" || t === "date" || t.startsWith("timestamp");
 export const isNumeric = (t: string) => ["bigint", "integer", "smallint", "double precision", "real", "numeric"].includes(t) || /^(u?int|float|double|decimal)/i.test(t);
@@ -50,4 +51,25 @@ export function timeOfDay(v: string): string {
   const t = Date.parse(v);
   if (!Number.isFinite(t)) return v;
   return new Date(t).toISOString().slice(11, 19);
+}
+
+/** checkpointText describes a durable job's last checkpoint: its id, age,
+ * duration and size ("" before the first one). */
+export function checkpointText(c: CheckpointFigures, now = Date.now()): string {
+  if (!c.checkpoint_id) return "";
+  const parts = [`checkpoint ${c.checkpoint_id}`];
+  const at = c.checkpoint_at ? Date.parse(c.checkpoint_at) : NaN;
+  if (Number.isFinite(at)) parts.push(`${formatDuration(Math.max(0, now - at))} ago`);
+  if (c.checkpoint_ms !== undefined) parts.push(`took ${formatDuration(c.checkpoint_ms)}`);
+  if (c.checkpoint_bytes !== undefined) parts.push(formatBytes(c.checkpoint_bytes));
+  return parts.join(" · ");
+}
+
+/** checkpointTitle is the tooltip with every figure. */
+export function checkpointTitle(c: CheckpointFigures): string {
+  const lines = ["the job's last completed checkpoint: it resumes from there after a restart"];
+  if (c.checkpoint_at) lines.push(`completed ${c.checkpoint_at}`);
+  if (c.checkpoint_alignment_ms !== undefined) lines.push(`barrier alignment ${formatDuration(c.checkpoint_alignment_ms)}`);
+  lines.push(`${c.checkpoints_completed || 0} completed, ${c.checkpoints_failed || 0} failed`);
+  return lines.join("\n");
 }

@@ -2,7 +2,7 @@
 // cancel (DELETE /api/jobs/{id}: the job stops for every viewer).
 import { api, missing, type Job } from "./api";
 import { clear, h, icon } from "./dom";
-import { formatCount, formatDuration } from "./format";
+import { checkpointText, checkpointTitle, formatCount, formatDuration } from "./format";
 
 export class JobsPanel {
   el = h("aside.jobs", { "aria-label": "jobs", hidden: true });
@@ -61,18 +61,31 @@ export class JobsPanel {
       h("div.job-top",
         h("span.pill." + (j.mode === "live" ? "live" : "running"), j.mode === "live" && live ? h("span.dot") : null, j.mode),
         h("b", j.id),
+        j.durable ? h("span.job-name", { title: "a durable job: it keeps running without viewers and is restored when weir restarts" }, j.name || "durable") : null,
         h("span.job-state." + (j.state || "running"), j.state || "running"),
         h("span.spacer"),
-        live ? h("button.btn.small.danger", { title: "Stop this job for every viewer", onclick: async (e: Event) => {
+        live || (j.durable && j.state === "failed") ? h("button.btn.small.danger", { title: j.durable ? "Stop this durable job for every viewer and forget it (it is not restored)" : "Stop this job for every viewer", onclick: async (e: Event) => {
           (e.currentTarget as HTMLButtonElement).disabled = true;
           try { await api.cancelJob(j.id); } catch { /* ended already */ }
           void this.load();
-        } }, icon("stop"), "Cancel") : null),
+        } }, icon("stop"), live ? "Cancel" : "Forget") : null,
+        live && j.durable ? h("button.btn.small", { title: "Stop with a savepoint: its state is kept, and running the cell again resumes from it (it is not restored when weir restarts)", onclick: async (e: Event) => {
+          const b = e.currentTarget as HTMLButtonElement;
+          b.disabled = true;
+          try { await api.savepointJob(j.id); } catch (err) { b.disabled = false; b.title = (err as Error).message; }
+          void this.load();
+        } }, "Savepoint") : null),
       h("pre.job-sql", sql),
       h("div.job-stats",
         live ? h("span", `${j.viewers} viewer${j.viewers === 1 ? "" : "s"}`) : null,
         h("span", `${formatCount(j.rows_out || 0)} rows out`),
         Number.isFinite(took) ? h("span", `${live ? "running" : "ran"} ${formatDuration(took)}`) : null),
+      j.durable && live ? h("div.job-ckpt", { title: checkpointTitle(j) },
+        checkpointText(j) || "no checkpoint yet",
+        j.resumed_from ? ` · resumed from checkpoint ${j.resumed_from}` : "",
+        j.checkpoints_failed ? h("span.warn", ` · ${j.checkpoints_failed} failed`) : null) : null,
+      j.restarts ? h("div.job-error", { title: j.last_failure || "" }, `restarted ${j.restarts}× after failures${j.last_failure ? `: ${j.last_failure}` : ""}`) : null,
+      j.savepoint ? h("div.job-ckpt", { title: j.savepoint.location }, `stopped with savepoint ${j.savepoint.id}`) : null,
       j.error ? h("div.job-error", j.error) : null);
   }
 }

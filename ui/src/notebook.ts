@@ -172,7 +172,7 @@ export class NotebookPage {
     v.output = output;
     const run = () => {
       if (v.editor) clearError(v.editor);
-      output.start({ sql: cell.source, mode: cell.mode || "backfill", from: cell.from || "", to: cell.to || "" });
+      output.start({ sql: cell.source, mode: cell.mode || "backfill", from: cell.from || "", to: cell.to || "", durable: !!cell.durable });
     };
     v.run = run;
     runBtn.addEventListener("click", () => (output.state === "running" ? output.stop() : run()));
@@ -181,7 +181,12 @@ export class NotebookPage {
     const timeInput = (key: "from" | "to", label: string) => h("label.time", h("span", label),
       h("input", { value: cell[key] || "", placeholder: key === "from" ? (cell.mode === "live" ? "now" : "start") : "end", spellcheck: false, title: "RFC 3339, e.g. 2026-01-01T00:00:00Z (empty: unbounded)",
         oninput: (e: Event) => { cell[key] = (e.target as HTMLInputElement).value.trim(); this.dirty(); } }));
-    const drawRange = () => clear(range, timeInput("from", "from"), cell.mode === "backfill" ? timeInput("to", "to") : null);
+    // A live run may keep running on the server: a durable job, restored
+    // when weir restarts (docs/api.md, "Durable jobs").
+    const keep = () => h("label.keep", { title: "Keep running on the server when nobody watches, checkpointed, and restored when weir restarts. Stop it in Jobs." },
+      h("input", { type: "checkbox", checked: !!cell.durable, "data-testid": "keep-running", onchange: (e: Event) => { cell.durable = (e.target as HTMLInputElement).checked; this.dirty(); } }),
+      h("span", "keep running"));
+    const drawRange = () => clear(range, timeInput("from", "from"), cell.mode === "backfill" ? timeInput("to", "to") : keep());
     const modeBtn = (m: "backfill" | "live", label: string, tip: string) => h("button.seg-btn" + (cell.mode === m ? ".on" : ""), { title: tip, "data-mode": m, onclick: (e: Event) => {
       cell.mode = m;
       (e.currentTarget as HTMLElement).parentElement!.querySelectorAll(".seg-btn").forEach((b) => b.classList.toggle("on", (b as HTMLElement).dataset.mode === m));

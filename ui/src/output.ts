@@ -6,7 +6,7 @@ import type { Chart, Column } from "./api";
 import { plan, ResultChart } from "./chart";
 import { conn, type Progress, type Run, type RunSpec } from "./conn";
 import { clear, h, icon } from "./dom";
-import { formatBytes, formatCount, formatDuration, isNumeric, timeOfDay } from "./format";
+import { checkpointText, checkpointTitle, formatBytes, formatCount, formatDuration, isNumeric, timeOfDay } from "./format";
 import { Result } from "./result";
 import { countStatements } from "./sql";
 import { ResultTable } from "./table";
@@ -101,10 +101,12 @@ export class Output {
 
   private lastStmt() { return countStatements(this.spec?.sql || "") - 1; }
 
-  /** stop cancels a running query (the server detaches or stops the job). */
+  /** stop cancels a running query (the server detaches or stops the job;
+   * a durable job keeps running without this viewer). */
   stop(mark = true) {
     if (this.run && this.state === "running") {
       this.run.cancel();
+      if (this.spec?.durable && this.spec.mode === "live") this.errorText = "detached: the durable job keeps running on the server (stop it in Jobs)";
       if (mark) this.finish("cancelled");
     }
     this.run = undefined;
@@ -192,6 +194,7 @@ export class Output {
     const rows = r ? r.length : 0;
     this.el.dataset.rows = String(rows);
     this.el.dataset.version = String(r ? r.version : 0);
+    this.el.dataset.job = this.job;
     const took = running ? performance.now() - this.started : this.elapsed;
     if (running && live) parts.push(h("span.pill.live", h("span.dot"), "Live"));
     else if (running) parts.push(h("span.pill.running", h("span.spinner"), "Running"));
@@ -214,6 +217,13 @@ export class Output {
     }
     if (p.late_rows) parts.push(h("span.stat.warn", { title: "rows that arrived after the watermark had passed them and were dropped" }, `${formatCount(p.late_rows)} late`));
     if (took > 0 && (!live || !running)) parts.push(h("span.stat.muted", formatDuration(took)));
+    // A durable job's progress carries its checkpoint counts, also when
+    // this run joined it without asking for durability.
+    if (live && running && (this.spec?.durable || p.checkpoints_completed !== undefined)) {
+      const text = checkpointText(p);
+      parts.push(h("span.stat.ckpt", { title: checkpointTitle(p), "data-checkpoint": String(p.checkpoint_id || 0) },
+        text || "no checkpoint yet", p.checkpoints_failed ? h("span.warn", ` · ${p.checkpoints_failed} failed`) : null));
+    }
     if (this.job) parts.push(h("span.stat.muted", { title: "the server job this result comes from" }, this.job));
     clear(this.status, parts);
   }

@@ -3,7 +3,7 @@
 // Run by test/run.mjs (npm test), which ui/e2e_test.go calls from go test.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatValue } from "../src/format";
+import { checkpointText, formatValue } from "../src/format";
 import { renderMarkdown } from "../src/markdown";
 import { plan } from "../src/plan";
 import { Result } from "../src/result";
@@ -73,4 +73,11 @@ test("formatValue", () => {
   assert.equal(formatValue("2026-01-01T00:00:10.500Z", "timestamp"), "2026-01-01 00:00:10.5");
   assert.equal(formatValue(null, "bigint"), "null");
   assert.equal(formatValue(0.1 + 0.2, "double precision"), "0.3");
+});
+
+test("checkpoint line: id, age, duration, size; empty before the first", () => {
+  assert.equal(checkpointText({ checkpoints_completed: 0, checkpoints_failed: 0 }), "");
+  const at = "2026-01-01T00:00:10Z";
+  assert.equal(checkpointText({ checkpoint_id: 7, checkpoint_at: at, checkpoint_ms: 45, checkpoint_bytes: 1536 }, Date.parse(at) + 3000), "checkpoint 7 · 3.00 s ago · took 45 ms · 1.5 KB");
+  assert.equal(checkpointText({ checkpoint_id: 2 }), "checkpoint 2");
 });
