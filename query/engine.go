@@ -130,7 +130,7 @@ func (e *Engine) execute(ctx context.Context, i int, st Statement, opts RunOptio
 	case n.GetVariableShowStmt() != nil:
 		return e.show(i, st, n.GetVariableShowStmt(), sink)
 	case n.GetInsertStmt() != nil:
-		rows, err := e.insert(ctx, st, n.GetInsertStmt(), opts)
+		rows, err := e.insert(ctx, st, n.GetInsertStmt(), opts, func(p Progress) error { return sink.Progress(i, p) })
 		if err != nil {
 			return err
 		}
@@ -222,30 +222,10 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		t := time.NewTicker(ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-jobCtx.Done():
-				return
-			case <-t.C:
-				j := job.Load()
-				if j == nil {
-					continue
-				}
-				if err := sink.Progress(i, e.progress(j, c, rowsOut.Load())); err != nil {
-					cancel(err)
-					return
-				}
-			}
-		}
-	}()
+	stopProgress := e.reportProgress(jobCtx, cancel, &job, c, rowsOut.Load, func(p Progress) error { return sink.Progress(i, p) })
 	err = runJob(jobCtx)
 	cancel(nil)
-	<-progressDone
+	stopProgress()
 	if err != nil {
 		return err
 	}
@@ -291,6 +271,39 @@ func sortLocation(n *pg.Node) int32 {
 		return loc32(sel.LimitOffset)
 	}
 	return -1
+}
+
+// reportProgress reports the progress of the job that job points to (a
+// durable run's attempt changes it) every ProgressInterval until ctx is
+// done; an error from report cancels the run. stop waits for the reporter
+// to end.
+func (e *Engine) reportProgress(ctx context.Context, cancel context.CancelCauseFunc, job *atomic.Pointer[dataflow.Job], c *compiler,
+	rowsOut func() int64, report func(Progress) error) (stop func()) {
+	if report == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				j := job.Load()
+				if j == nil {
+					continue
+				}
+				if err := report(e.progress(j, c, rowsOut())); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	return func() { <-done }
 }
 
 func (e *Engine) progress(job *dataflow.Job, c *compiler, rowsOut int64) Progress {

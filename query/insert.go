@@ -56,7 +56,7 @@ import (
 // them. So a failed INSERT leaves nothing behind, and no reader ever sees a
 // half-written file; a commit that fails midway (a store error between two
 // files) can leave some files of the statement visible, each whole.
-func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, opts RunOptions) (int64, error) {
+func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, opts RunOptions, report func(Progress) error) (int64, error) {
 	if ins.Relation == nil {
 		return 0, st.errorAt(-1, "INSERT without a table")
 	}
@@ -138,22 +138,35 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 		return 0, st.errorAt(relLoc, "INSERT from a live feed runs as a durable job, which publishes its rows on each checkpoint: give it a name with --job NAME (or run it as a backfill)")
 	}
 	ins2 := &insertion{ctx: ctx, store: store, schema: target, runID: runID(), opts: parquet.WriterOptions{Prefix: prefix}}
+	// Progress, as a query's: rows out are the rows published so far.
+	var running atomic.Pointer[dataflow.Job]
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopProgress := e.reportProgress(jobCtx, cancel, &running, c, ins2.rows.Load, report)
+	defer func() { cancel(nil); stopProgress() }()
+	final := func(rows int64, err error) (int64, error) { // the last progress, as a query's
+		if j := running.Load(); err == nil && j != nil && report != nil {
+			err = report(e.progress(j, c, rows))
+		}
+		return rows, err
+	}
 	if opts.Durable != nil {
-		return e.insertDurable(ctx, st, c, out, t, ins2, opts)
+		return final(e.insertDurable(jobCtx, st, c, out, t, ins2, opts, &running))
 	}
 	out.Apply("insert "+t.Name, c.opts.Parallelism, func() dataflow.Operator { return &insertSink{in: ins2} })
 	job, err := dataflow.NewJob(c.g, dataflow.JobOptions{Logger: e.Logger})
 	if err != nil {
 		return 0, err
 	}
-	if err := job.Run(ctx); err != nil {
+	running.Store(job)
+	if err := job.Run(jobCtx); err != nil {
 		ins2.abort(ctx)
 		return 0, err
 	}
 	if err := ins2.commit(ctx); err != nil {
 		return 0, fmt.Errorf("INSERT INTO %s: %w", t.Name, err)
 	}
-	return ins2.rows.Load(), nil
+	return final(ins2.rows.Load(), nil)
 }
 
 // insertDurable runs an INSERT as a durable job whose sink commits on
@@ -167,7 +180,7 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 // job resumed with the same command discards them and produces them again
 // from the checkpoint's source positions. So across runs every row is
 // published once.
-func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, out dataflow.Stream, t *TableDef, in *insertion, opts RunOptions) (int64, error) {
+func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, out dataflow.Stream, t *TableDef, in *insertion, opts RunOptions, running *atomic.Pointer[dataflow.Job]) (int64, error) {
 	in.staging = in.opts.Prefix
 	if in.staging != "" && !strings.HasSuffix(in.staging, "/") {
 		in.staging += "/"
@@ -191,7 +204,7 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 	// Each attempt (a restart after a failure is one, restart.go) names its
 	// files afresh: a name an earlier attempt published would make the
 	// copy-if-absent publish skip the new file's rows.
-	if err := e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, func(*dataflow.Job) { in.runID = runID() }); err != nil {
+	if err := e.runDurable(ctx, st, c.g, opts, dataflow.JobOptions{Logger: e.Logger}, func(j *dataflow.Job) { in.runID = runID(); running.Store(j) }); err != nil {
 		if !c.bounded && ctx.Err() != nil {
 			e.Logger.Info("live INSERT stopped; rows after its last completed checkpoint are published when the job resumes",
 				"job", opts.Durable.Job, "table", t.Name, "rows_published", in.rows.Load(), "cause", context.Cause(ctx))
