@@ -3,6 +3,7 @@ package dataflow
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 
@@ -65,7 +66,8 @@ func (s *StateBackend) outOfMemory() bool { return s.st != nil }
 type aggSpill struct {
 	limit   int         // resident keys before a spill; 0: never spill
 	table   *StateTable // nil until first used
-	n       int         // entries in table (−1: not counted yet)
+	n       int         // entries in table
+	filter  keyFilter   // every key put into table (and some deleted since)
 	hashCol []int       // input columns of the exchange's keys
 	kgs     []int       // per row of the current batch, when n > 0
 	enc     snapEncoder
@@ -91,9 +93,14 @@ func (o *groupAggOp) spillTab() *StateTable {
 	sp := &o.spill
 	if sp.table == nil {
 		sp.table = o.TC.State.Table(spillTable)
+		sp.filter.seed = maphash.MakeSeed()
 		sp.n = 0
 		for kg := o.TC.KeyGroups.Start; kg < o.TC.KeyGroups.End; kg++ {
-			sp.n += sp.table.Len(kg)
+			sp.table.Scan(kg, func(key, _ []byte) bool {
+				sp.filter.add(key)
+				sp.n++
+				return true
+			})
 		}
 	}
 	return sp.table
@@ -146,6 +153,9 @@ func (o *groupAggOp) unspill(r int, s int32) (bool, error) {
 	}
 	kg := sp.kgs[r]
 	sp.key = o.arena.slotKey(sp.key[:0], s)
+	if !sp.filter.mayContain(sp.key) {
+		return false, nil // a key never spilled: most new keys
+	}
 	val, ok := sp.table.Get(kg, sp.key)
 	if !ok {
 		return false, nil
@@ -185,8 +195,12 @@ func (o *groupAggOp) maybeSpill() error {
 			sp.enc.buf = sp.enc.buf[:0]
 			o.arena.encodeSlot(&sp.enc, s)
 			sp.key = o.arena.slotKey(sp.key[:0], s)
+			sp.filter.add(sp.key)
 			tab.Put(kg, slices.Clone(sp.key), slices.Clone(sp.enc.buf))
 			sp.n++
+			if o.idx.bytes != nil {
+				delete(o.idx.bytes, string(sp.key)) // the index's key is the same encoding
+			}
 		}
 	}
 	evicted := make(map[int32]bool, len(victims))
@@ -194,16 +208,81 @@ func (o *groupAggOp) maybeSpill() error {
 		evicted[v] = true
 	}
 	o.arena.release(victims)
-	// Rebuild the index over the resident slots, in their old order.
 	rest := make([]int32, 0, keep)
 	for _, s := range o.idx.slots {
 		if !evicted[s] {
 			rest = append(rest, s)
 		}
 	}
+	if o.idx.bytes != nil {
+		o.idx.slots = rest
+		return nil
+	}
+	// The typed index cannot delete: rebuild it over the resident slots, in
+	// their old order.
 	o.idx = newGroupIndex(o.fast)
 	mergeSlots(o.arena, o.idx, o.fast, rest)
 	return nil
+}
+
+// keyFilter is a Bloom filter of the keys a group aggregate spilled, so
+// that a key seen for the first time — most of them — costs no lookup in
+// the backend. It grows as a list of filters, each twice the size of the
+// one before (a scalable Bloom filter), at about 1% false positives each.
+// Keys taken back are not removed: they only cost a lookup that misses.
+type keyFilter struct {
+	seed  maphash.Seed
+	parts []bloomPart
+}
+
+type bloomPart struct {
+	bits     []uint64
+	n, limit int
+}
+
+const (
+	bloomBitsPerKey = 10
+	bloomProbes     = 7
+)
+
+func (f *keyFilter) add(key []byte) {
+	if len(f.parts) == 0 || f.parts[len(f.parts)-1].n >= f.parts[len(f.parts)-1].limit {
+		limit := 1 << 16
+		if len(f.parts) > 0 {
+			limit = f.parts[len(f.parts)-1].limit * 2
+		}
+		f.parts = append(f.parts, bloomPart{bits: make([]uint64, (limit*bloomBitsPerKey+63)/64), limit: limit})
+	}
+	p := &f.parts[len(f.parts)-1]
+	h := maphash.Bytes(f.seed, key)
+	m := uint64(len(p.bits) * 64)
+	h1, h2 := h, h>>32|1
+	for i := range uint64(bloomProbes) {
+		b := (h1 + i*h2) % m
+		p.bits[b/64] |= 1 << (b % 64)
+	}
+	p.n++
+}
+
+func (f *keyFilter) mayContain(key []byte) bool {
+	if len(f.parts) == 0 {
+		return false
+	}
+	h := maphash.Bytes(f.seed, key)
+	h1, h2 := h, h>>32|1
+parts:
+	for i := range f.parts {
+		p := &f.parts[i]
+		m := uint64(len(p.bits) * 64)
+		for j := range uint64(bloomProbes) {
+			b := (h1 + j*h2) % m
+			if p.bits[b/64]&(1<<(b%64)) == 0 {
+				continue parts
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // slotKey appends slot s's key as appendKey encodes a row's.
