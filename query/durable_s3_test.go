@@ -22,11 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/weirdata/weir/dataflow"
-	"github.com/weirdata/weir/internal/columnar"
 	"github.com/weirdata/weir/storage"
 )
 
@@ -274,23 +272,7 @@ func newSteadyEngine(t *testing.T, log *syncLog, pause *atomic.Int64) *Engine {
 			t.Logf("the engine's log:\n%s", log.String())
 		}
 	})
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "ts", Type: columnar.TimestampType},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
-	splits := make([][]arrow.RecordBatch, 2)
-	for s := range splits {
-		for b := range 3000 {
-			var k, ts, v []int64
-			for r := range 4 {
-				k = append(k, int64((b+r+s)%5))
-				ts = append(ts, int64(b)*100_000+int64(r)*1000)
-				v = append(v, int64(b*10+r+s*100_000))
-			}
-			splits[s] = append(splits[s], columnar.Record(schema, []arrow.Array{columnar.Int64s(k), columnar.Timestamps(ts), columnar.Int64s(v)}, 4))
-		}
-	}
+	schema, splits := durableSplits(3000, 5, 100*time.Millisecond, 100_000)
 	e.Providers.Memory().Put("steady", &MemoryTable{Schema: schema, Splits: splits,
 		Pause: func(int, int) time.Duration { return time.Duration(pause.Load()) }})
 	run(t, e, `CREATE TABLE steady () WITH (live = 'mem://steady', event_time = 'ts')`, RunOptions{})

@@ -33,6 +33,18 @@ func newDurableEngine(t *testing.T) *Engine {
 	t.Helper()
 	e := NewEngine(NewCatalog())
 	e.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	schema, splits := durableSplits(150, 3, time.Second, 1000)
+	e.Providers.Memory().Put("slow", &MemoryTable{Schema: schema, Splits: splits,
+		Pause: func(int, int) time.Duration { return 2 * time.Millisecond }})
+	run(t, e, `CREATE TABLE slow () WITH (live = 'mem://slow', event_time = 'ts')`, RunOptions{})
+	return e
+}
+
+// durableSplits makes the 2 splits of a durable test's table (k, ts, v):
+// batches batches of 4 rows each, keys k cycling through keys, one batch
+// every step of event time, values distinct within a split and between
+// splits (split s adds s*vsplit).
+func durableSplits(batches int, keys int64, step time.Duration, vsplit int64) (*arrow.Schema, [][]arrow.RecordBatch) {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "ts", Type: columnar.TimestampType},
@@ -40,20 +52,17 @@ func newDurableEngine(t *testing.T) *Engine {
 	}, nil)
 	splits := make([][]arrow.RecordBatch, 2)
 	for s := range splits {
-		for b := range 150 {
+		for b := range batches {
 			var k, ts, v []int64
 			for r := range 4 {
-				k = append(k, int64((b+r+s)%3))
-				ts = append(ts, int64(b)*1_000_000+int64(r)*1000)
-				v = append(v, int64(b*10+r+s*1000))
+				k = append(k, int64(b+r+s)%keys)
+				ts = append(ts, int64(b)*step.Microseconds()+int64(r)*1000)
+				v = append(v, int64(b*10+r)+int64(s)*vsplit)
 			}
 			splits[s] = append(splits[s], columnar.Record(schema, []arrow.Array{columnar.Int64s(k), columnar.Timestamps(ts), columnar.Int64s(v)}, 4))
 		}
 	}
-	e.Providers.Memory().Put("slow", &MemoryTable{Schema: schema, Splits: splits,
-		Pause: func(int, int) time.Duration { return 2 * time.Millisecond }})
-	run(t, e, `CREATE TABLE slow () WITH (live = 'mem://slow', event_time = 'ts')`, RunOptions{})
-	return e
+	return schema, splits
 }
 
 // durableResult is what a durable run did.
