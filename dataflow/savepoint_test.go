@@ -115,6 +115,24 @@ func stopRunSignal(t *testing.T, data [][]arrow.RecordBatch, gate int, out *data
 	return o
 }
 
+// runTumble runs ckGraph's tumble job over data at parallelism par to its
+// end (restored from opts.Restore, if set), committing to out, and returns
+// everything out committed, folded.
+func runTumble(t *testing.T, data [][]arrow.RecordBatch, par int, out *dataflow.CommitCollector, opts dataflow.JobOptions) []string {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, par, out, "tumble"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return foldRows(t, out.Batches())
+}
+
 // TestStopWithSavepoint stops a job with a savepoint and resumes it from
 // the savepoint at parallelism 1, 2 and 4 with the same sink: the
 // committed output equals a failure-free run's, every row once — so
@@ -123,15 +141,7 @@ func stopRunSignal(t *testing.T, data [][]arrow.RecordBatch, gate int, out *data
 func TestStopWithSavepoint(t *testing.T) {
 	const splits, batches, rowsPer, gate = 4, 12, 20, 5
 	data := ckData(11, splits, batches, rowsPer)
-	ref := dataflow.NewCommitCollector()
-	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 2, ref, "tumble"), dataflow.JobOptions{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := job.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	want := foldRows(t, ref.Batches())
+	want := runTumble(t, data, 2, dataflow.NewCommitCollector(), dataflow.JobOptions{})
 
 	for _, tc := range []struct {
 		backend string
@@ -200,14 +210,7 @@ func TestStopWithSavepoint(t *testing.T) {
 				base.StateDir = t.TempDir()
 			}
 			base.Logger, base.Restore, base.Checkpoints = quietLogger(), sp, dataflow.CheckpointOptions{Store: chks, Job: "ck"}
-			resumed, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, p2, out, "tumble"), base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := resumed.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			if got := foldRows(t, out.Batches()); !slices.Equal(got, want) {
+			if got := runTumble(t, data, p2, out, base); !slices.Equal(got, want) {
 				t.Errorf("resumed from the savepoint at parallelism %d: %d rows, want %d\n%s", p2, len(got), len(want), rowDiff(want, got))
 			}
 			// Checkpoint retention never touches the savepoint's store.
@@ -226,15 +229,7 @@ func TestStopWithSavepoint(t *testing.T) {
 func TestStopWithSavepointWhileRunning(t *testing.T) {
 	const splits, batches, rowsPer, gate = 3, 40, 20, 4
 	data := ckData(12, splits, batches, rowsPer)
-	ref := dataflow.NewCommitCollector()
-	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 2, ref, "tumble"), dataflow.JobOptions{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := job.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	want := foldRows(t, ref.Batches())
+	want := runTumble(t, data, 2, dataflow.NewCommitCollector(), dataflow.JobOptions{})
 	for i := range 8 {
 		chks, sps := dataflow.NewMemoryCheckpointStore(), dataflow.NewMemoryCheckpointStore()
 		out := dataflow.NewCommitCollector()
@@ -258,15 +253,7 @@ func TestStopWithSavepointWhileRunning(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resumed, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 3, out, "tumble"),
-			dataflow.JobOptions{Logger: quietLogger(), Restore: sp})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := resumed.Run(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if got := foldRows(t, out.Batches()); !slices.Equal(got, want) {
+		if got := runTumble(t, data, 3, out, dataflow.JobOptions{Restore: sp}); !slices.Equal(got, want) {
 			t.Fatalf("round %d: resumed: %d rows, want %d\n%s", i, len(got), len(want), rowDiff(want, got))
 		}
 	}
@@ -354,15 +341,7 @@ func (s *slowMetadataStore) Put(ctx context.Context, name string, data []byte) e
 func TestStopWithSavepointJobEnds(t *testing.T) {
 	const splits, batches, rowsPer, gate = 3, 60, 20, 1
 	data := ckData(13, splits, batches, rowsPer)
-	ref := dataflow.NewCommitCollector()
-	job, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 2, ref, "tumble"), dataflow.JobOptions{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := job.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	want := foldRows(t, ref.Batches())
+	want := runTumble(t, data, 2, dataflow.NewCommitCollector(), dataflow.JobOptions{})
 	ended := make(chan struct{})
 	sps := &slowMetadataStore{MemoryCheckpointStore: dataflow.NewMemoryCheckpointStore(), until: ended}
 	out := dataflow.NewCommitCollector()
@@ -377,15 +356,7 @@ func TestStopWithSavepointJobEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resumed, err := dataflow.NewJob(ckGraph(&gatedSource{sch: ckSchema, parts: data, gate: -1}, 2, out, "tumble"),
-		dataflow.JobOptions{Logger: quietLogger(), Restore: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resumed.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := foldRows(t, out.Batches()); !slices.Equal(got, want) {
+	if got := runTumble(t, data, 2, out, dataflow.JobOptions{Restore: sp}); !slices.Equal(got, want) {
 		t.Fatalf("resumed: %d rows, want %d\n%s", len(got), len(want), rowDiff(want, got))
 	}
 }
