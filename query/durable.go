@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -97,6 +98,11 @@ type Durable struct {
 	// (the default) or "pebble" (a Pebble DB per operator subtask under
 	// os.TempDir(), checkpointed incrementally; see ParseStateBackend).
 	StateBackend string
+	// StateDir is where a Pebble backend keeps its local files: a
+	// directory the job owns (default: one under os.TempDir()). A run
+	// removes what an earlier run that died left there, so it must not
+	// be shared with anything else.
+	StateDir string
 
 	mu      sync.Mutex
 	record  jobRecord   // what the run runs, once prepared
@@ -207,6 +213,19 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 	}
 	if _, err := ParseStateBackend(d.StateBackend); err != nil {
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
+	}
+	if d.StateDir != "" && !restarting {
+		// Local state of a run that died (a SIGKILL skips its cleanup):
+		// this run, which holds the job's lock, restores from the
+		// checkpoint instead.
+		if err := os.RemoveAll(d.StateDir); err != nil {
+			return nil, fmt.Errorf("durable job %q: clear its state directory: %w", d.Job, err)
+		}
+	}
+	if d.StateDir != "" {
+		if err := os.MkdirAll(d.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
+		}
 	}
 	want := newJobRecord(st, opts)
 	started, err := d.startTime(ctx)
@@ -367,6 +386,7 @@ func (d *Durable) jobOptions(base dataflow.JobOptions, chk *dataflow.Checkpoint)
 	}
 	base.Restore = chk
 	base.StateStore, _ = ParseStateBackend(d.StateBackend) // checked by prepare
+	base.StateDir = d.StateDir
 	return base
 }
 

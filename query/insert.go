@@ -196,7 +196,9 @@ func (e *Engine) insertDurable(ctx context.Context, st Statement, c *compiler, o
 			return 0, err
 		}
 		e.Logger.Info("durable INSERT: finished publishing a job that had run to its end", "job", opts.Durable.Job, "table", t.Name)
-		if !opts.Durable.Restart {
+		// It is done, unless this run starts it afresh or from a
+		// savepoint: then it runs after all.
+		if !opts.Durable.Restart && opts.Durable.FromSavepoint == nil {
 			return in.rows.Load(), nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -203,6 +204,7 @@ func (r *registry) startDurable(v *viewer, sql string, opts query.RunOptions, mo
 	s := r.s
 	j.opts.Durable = &query.Durable{Job: d.name, Store: s.durable.checkpoints, Interval: s.opts.CheckpointInterval,
 		Savepoints: s.durable.savepoints, Lock: s.durable.locks,
+		StateBackend: s.opts.StateBackend, StateDir: filepath.Join(s.opts.Workspace, "state", d.name),
 		Resumed: func(name string, id int64) {
 			s.log.Info("durable job resumed from its checkpoint", "name", name, "job", j.id, "checkpoint", id)
 			j.mu.Lock()

@@ -49,7 +49,10 @@ type Options struct {
 	// CheckpointInterval is durable jobs' checkpoint interval (default
 	// query.DefaultCheckpointInterval).
 	CheckpointInterval time.Duration
-	Logger             *slog.Logger
+	// StateBackend keeps durable jobs' keyed state: "memory" (default) or
+	// "pebble" (query.ParseStateBackend), in WORKSPACE/state/NAME/.
+	StateBackend string
+	Logger       *slog.Logger
 }
 
 // Server serves one engine over HTTP and websockets.

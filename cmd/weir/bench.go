@@ -11,7 +11,8 @@ import (
 )
 
 // runBench is "weir bench": it runs a benchmark end to end and reports its
-// throughput (nexmark) or its end-to-end latency (latency, bench_latency.go).
+// throughput (nexmark), its end-to-end latency (latency, bench_latency.go) or
+// its checkpoints and recovery of keyed state (state, bench_state.go).
 // Record results in bench/RESULTS.md.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "latency" {
@@ -20,7 +21,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "state" {
 		return runBenchState(ctx, args[1:], stdout, stderr) // bench_state.go
 	}
-	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql] [--checkpoint-interval D]\n       weir bench latency [--rate N] [--window D] [--duration D] [--viewers N]", stderr)
+	fs := newFlagSet("bench", "weir bench nexmark --query qN [--events N] [--parallelism P] [--sql] [--checkpoint-interval D [--workspace DIR]]\n       weir bench latency [--rate N] [--window D] [--duration D] [--viewers N]\n       weir bench state --backend memory|pebble [--state SIZE] [--checkpoints N]", stderr)
 	query := fs.String("query", "", "Nexmark query to run, `qN` (required; "+fmt.Sprint(nexmark.Names())+")")
 	events := fs.Int64("events", 5_000_000, "number of events to generate (`N`)")
 	parallelism := fs.Int("parallelism", 2, "parallelism `P` of every operator")
@@ -36,7 +37,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case suite != "nexmark":
-		return usagef(fs, "unknown benchmark %q (known: nexmark, latency)", suite)
+		return usagef(fs, "unknown benchmark %q (known: nexmark, latency, state)", suite)
 	case *query == "":
 		return usagef(fs, "--query is required")
 	case *interval < 0:

@@ -171,6 +171,7 @@ func openDurable(ctx context.Context, workspace, job string, interval time.Durat
 		Job: job, Store: storage.NewCheckpoints(local, ""), Interval: interval, Restart: restart,
 		Savepoints: storage.NewCheckpoints(local, savepointPrefix),
 		Lock:       query.FileLocker{Dir: filepath.Join(workspace, "locks")},
+		StateDir:   filepath.Join(workspace, "state", job),
 		Resumed: func(job string, id int64) {
 			_, _ = fmt.Fprintf(stderr, "resuming job %s from checkpoint %d\n", job, id)
 		},

@@ -34,11 +34,12 @@ import (
 // to end (at most 10 s) and up to 5 s for requests in flight; then the
 // catalog (already persisted at every change) is left as it is.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "weir serve [--addr HOST:PORT] [--workspace DIR] [--checkpoint-interval DURATION]", stderr)
+	fs := newFlagSet("serve", "weir serve [--addr HOST:PORT] [--workspace DIR] [--checkpoint-interval DURATION] [--state-backend memory|pebble]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen on `HOST:PORT`; a token is required when it is not loopback")
 	workspace := fs.String("workspace", "", "workspace `DIR` (default: $WEIR_WORKSPACE, else ~/.weir)")
 	token := fs.String("token", "", "require this `TOKEN` (default: generated when --addr is not loopback)")
 	interval := fs.Duration("checkpoint-interval", query.DefaultCheckpointInterval, "checkpoint durable jobs every `DURATION`")
+	stateBackend := fs.String("state-backend", "memory", "durable jobs' keyed state `BACKEND`: memory, or pebble (state larger than memory, under WORKSPACE/state/)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *interval <= 0 {
 		return usagef(fs, "--checkpoint-interval must be positive, not %s", *interval)
+	}
+	if _, err := query.ParseStateBackend(*stateBackend); err != nil {
+		return usagef(fs, "--state-backend: %v", err)
 	}
 	ws := *workspace
 	if ws == "" {
@@ -68,7 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv, err := server.New(eng, server.Options{Addr: *addr, Token: *token, Notebooks: nbs, Logger: slog.Default(),
-		Workspace: ws, CheckpointInterval: *interval})
+		Workspace: ws, CheckpointInterval: *interval, StateBackend: *stateBackend})
 	if err != nil {
 		return err
 	}

@@ -19,3 +19,13 @@ func TestServeRefusesBadCheckpointInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesBadStateBackend: an unknown --state-backend is a usage
+// error before anything starts.
+func TestServeRefusesBadStateBackend(t *testing.T) {
+	var stderr bytes.Buffer
+	err := runServe(context.Background(), []string{"--workspace", t.TempDir(), "--state-backend", "rocksdb"}, &bytes.Buffer{}, &stderr)
+	if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "--state-backend") {
+		t.Errorf("--state-backend rocksdb: %v, %q", err, stderr.String())
+	}
+}
