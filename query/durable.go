@@ -105,9 +105,11 @@ type Durable struct {
 	StateDir string
 
 	mu      sync.Mutex
-	record  jobRecord   // what the run runs, once prepared
-	started time.Time   // when the job first started, once startTime knows
-	running *runningJob // the attempt running, if any
+	record  jobRecord                // what the run runs, once prepared
+	started time.Time                // when the job first started, once startTime knows
+	earlier dataflow.CheckpointStats // of the run's attempts that ended
+	ended   *dataflow.Job            // the last of them
+	running *runningJob              // the attempt running, if any
 }
 
 // runningJob is one attempt of a durable run.
@@ -297,6 +299,40 @@ func (d *Durable) prepare(ctx context.Context, st Statement, opts RunOptions, e 
 		return nil, fmt.Errorf("durable job %q: %w", d.Job, err)
 	}
 	return chk, nil
+}
+
+// endAttempt adds the checkpoint figures of an attempt that ended to the
+// run's, so that they count on across restarts.
+func (d *Durable) endAttempt(j *dataflow.Job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if j != d.ended {
+		d.earlier, d.ended = d.mergeStats(j.CheckpointStats()), j
+	}
+}
+
+// checkpointStats returns the run's checkpoint figures: the attempt
+// running (j), and those before it.
+func (d *Durable) checkpointStats(j *dataflow.Job) dataflow.CheckpointStats {
+	s := j.CheckpointStats()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if j == d.ended {
+		return d.earlier // counted already
+	}
+	return d.mergeStats(s)
+}
+
+// mergeStats adds the earlier attempts' counts to s, and their last
+// checkpoint when s has none. d.mu is held.
+func (d *Durable) mergeStats(s dataflow.CheckpointStats) dataflow.CheckpointStats {
+	e := d.earlier
+	if s.LastID == 0 {
+		s.LastID, s.LastDuration, s.LastAlignment, s.LastBytes, s.LastCompleted = e.LastID, e.LastDuration, e.LastAlignment, e.LastBytes, e.LastCompleted
+	}
+	s.Completed += e.Completed
+	s.Failed += e.Failed
+	return s
 }
 
 // startTime returns when the job first started: from the savepoint it

@@ -308,6 +308,9 @@ func (e *Engine) reportProgress(ctx context.Context, cancel context.CancelCauseF
 
 func (e *Engine) progress(job *dataflow.Job, c *compiler, rowsOut int64) Progress {
 	p := Progress{RowsOut: rowsOut, Watermark: watermark.MaxTime, Checkpoint: job.CheckpointStats()}
+	if d := c.opts.Durable; d != nil {
+		p.Checkpoint = d.checkpointStats(job) // counting on across restarts
+	}
 	for _, pp := range c.parquet {
 		p.BytesRead += pp.BytesRead.Load()
 		p.BytesTotal += pp.BytesTotal.Load()

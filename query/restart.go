@@ -170,6 +170,7 @@ func (e *Engine) runDurable(ctx context.Context, st Statement, g *dataflow.Graph
 				attempt(job)
 			}
 			err = d.run(ctx, job)
+			d.endAttempt(job)
 			if chk != nil && errors.Is(err, dataflow.ErrIncompatibleSnapshot) && !errors.Is(err, ErrJobChanged) {
 				advice := "start the job afresh (weir query --restart)"
 				if d.FromSavepoint != nil && chk == d.FromSavepoint.Checkpoint {
