@@ -256,12 +256,27 @@ func encodeSchema(s *arrow.Schema) ([]byte, error) {
 			e.uvarint(uint64(t.Precision))
 			e.varint(int64(t.Scale))
 		default:
-			if flatType(f.Type.ID()) == nil {
-				return nil, fmt.Errorf("snapshot: input column %q of type %s cannot be saved in a snapshot yet", f.Name, f.Type)
+			if err := CheckSnapshotType(f.Type); err != nil {
+				return nil, fmt.Errorf("snapshot: input column %q: %w", f.Name, err)
 			}
 		}
 	}
 	return e.buf, nil
+}
+
+// CheckSnapshotType reports whether a column of type t can be saved in an
+// operator's snapshot: an error naming the type when it cannot (nested
+// types), so that a job that checkpoints can be refused before it runs
+// rather than at its first checkpoint.
+func CheckSnapshotType(t arrow.DataType) error {
+	switch t.(type) {
+	case *arrow.TimestampType, *arrow.Decimal128Type:
+		return nil
+	}
+	if flatType(t.ID()) == nil {
+		return fmt.Errorf("a column of type %s cannot be saved in a checkpoint yet", t)
+	}
+	return nil
 }
 
 // flatType returns the parameterless Arrow type of id, or nil.

@@ -561,6 +561,32 @@ func ReadSavepoint(ctx context.Context, store dataflow.CheckpointStore, dir stri
 	return sp, nil
 }
 
+// checkCheckpointable refuses a durable job whose stateful operators would
+// keep a column their snapshots cannot save (a nested type), before it
+// runs rather than at its first checkpoint.
+func checkCheckpointable(st Statement, p Plan) error {
+	switch p.(type) {
+	case *aggregatePlan, *joinPlan, *topNPlan, *streamJoinPlan:
+		for _, in := range p.Inputs() {
+			for _, f := range in.Schema().Fields() {
+				if err := dataflow.CheckSnapshotType(f.Type); err != nil {
+					what := fmt.Sprintf("column %q", f.Name)
+					if strings.HasPrefix(f.Name, "$") { // planner-made: an aggregate's argument
+						what = "an aggregate's argument"
+					}
+					return unsupportedError{st.errorAt(-1, "a durable job cannot keep %s in its state: %v; leave it out of the aggregate or join, or run the query without --job", what, err)}
+				}
+			}
+		}
+	}
+	for _, in := range p.Inputs() {
+		if err := checkCheckpointable(st, in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkDurable refuses a script that cannot run as one durable job.
 func checkDurable(stmts []Statement) error {
 	if len(stmts) != 1 {

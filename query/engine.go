@@ -158,6 +158,11 @@ func (e *Engine) runQuery(ctx context.Context, i int, st Statement, n *pg.Node, 
 	if sp, ok := p.(*sortPlan); ok {
 		sorter, p = sp, sp.input
 	}
+	if opts.Durable != nil {
+		if err := checkCheckpointable(st, p); err != nil {
+			return err
+		}
+	}
 	if sorter != nil && opts.Durable != nil {
 		// The whole result waits in the folder, which no checkpoint saves:
 		// a resumed job would sort only what came after its checkpoint.

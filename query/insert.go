@@ -126,6 +126,11 @@ func (e *Engine) insert(ctx context.Context, st Statement, ins *pg.InsertStmt, o
 		}
 	}
 
+	if opts.Durable != nil {
+		if err := checkCheckpointable(st, p); err != nil {
+			return 0, err
+		}
+	}
 	c := newCompiler(ctx, e, opts)
 	out, err := c.compile(p)
 	if err != nil {
