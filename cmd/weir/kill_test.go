@@ -35,10 +35,9 @@ const (
 const killAggSQL = `INSERT INTO %s SELECT bidder %% 1000, window_start, count(*), sum(price), max(price)
 FROM TUMBLE(%s, date_time, INTERVAL '1' SECOND) GROUP BY bidder %% 1000, window_start, window_end`
 
-func TestKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the kill test builds weir and runs it many times")
-	}
+// killRand returns the random source of a kill test: seeded from the clock,
+// or from WEIR_KILL_SEED to replay a run (the seed is logged).
+func killRand(t *testing.T, stream uint64) *rand.Rand {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("WEIR_KILL_SEED"); s != "" {
 		var err error
@@ -46,8 +45,15 @@ func TestKill(t *testing.T) {
 			t.Fatalf("WEIR_KILL_SEED: %v", err)
 		}
 	}
-	t.Logf("seed %d (replay: WEIR_KILL_SEED=%d go test -run TestKill ./cmd/weir)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 6))
+	t.Logf("seed %d (replay: WEIR_KILL_SEED=%d go test -run '%s$' ./cmd/weir)", seed, seed, t.Name())
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+func TestKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the kill test builds weir and runs it many times")
+	}
+	rng := killRand(t, 6)
 
 	dir := t.TempDir()
 	k := &killer{t: t, bin: buildWeir(t), ws: filepath.Join(dir, "ws"), dir: dir}
@@ -112,15 +118,7 @@ func TestKillLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the kill test builds weir and runs it many times")
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("WEIR_KILL_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("WEIR_KILL_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (replay the delays: WEIR_KILL_SEED=%d go test -run TestKillLive ./cmd/weir)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	rng := killRand(t, 7)
 	dir := t.TempDir()
 	k := &killer{t: t, bin: buildWeir(t), ws: filepath.Join(dir, "ws"), dir: dir}
 	base := time.Now().UTC().Add(-3 * time.Second).Truncate(time.Second)

@@ -47,11 +47,7 @@ func TestQueryDurableFlags(t *testing.T) {
 // prints the count of a failure-free run (the partial counts are state).
 func TestQueryDurableResumes(t *testing.T) {
 	ws := t.TempDir()
-	query := func(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-		var o, e bytes.Buffer
-		code = run(ctx, append([]string{"query", "--workspace", ws}, args...), &o, &e)
-		return code, o.String(), e.String()
-	}
+	query := queryIn(ws)
 	if code, _, stderr := query(t.Context(), "CREATE TABLE b () WITH (live = 'nexmark://bids?events=5000000', event_time = 'date_time')"); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -116,11 +112,7 @@ func TestQueryDurableResumes(t *testing.T) {
 // failure-free run prints.
 func TestQueryStopWithSavepoint(t *testing.T) {
 	ws := t.TempDir()
-	query := func(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-		var o, e bytes.Buffer
-		code = run(ctx, append([]string{"query", "--workspace", ws}, args...), &o, &e)
-		return code, o.String(), e.String()
-	}
+	query := queryIn(ws)
 	// The generator's partitions are fixed: by default they follow the
 	// parallelism, and a checkpoint of some partitions is not restored
 	// into others (TestQueryRescaleRefused).
@@ -232,10 +224,9 @@ func TestQueryStopWithSavepoint(t *testing.T) {
 // refused at once, naming the holder.
 func TestQueryJobLock(t *testing.T) {
 	ws := t.TempDir()
-	query := func(ctx context.Context, args ...string) (code int, stderr string) {
-		var o, e bytes.Buffer
-		code = run(ctx, append([]string{"query", "--workspace", ws}, args...), &o, &e)
-		return code, e.String()
+	query := func(ctx context.Context, args ...string) (int, string) {
+		code, _, stderr := queryIn(ws)(ctx, args...)
+		return code, stderr
 	}
 	if code, stderr := query(t.Context(), "CREATE TABLE b () WITH (live = 'nexmark://bids?events=50000000', event_time = 'date_time')"); code != 0 {
 		t.Fatal(stderr)
@@ -281,11 +272,7 @@ func sortLines(s string) string {
 // is refused: TestRestoreRefusesChangedSplits in dataflow.)
 func TestQueryRescale(t *testing.T) {
 	ws := t.TempDir()
-	query := func(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-		var o, e bytes.Buffer
-		code = run(ctx, append([]string{"query", "--workspace", ws}, args...), &o, &e)
-		return code, o.String(), e.String()
-	}
+	query := queryIn(ws)
 	if code, _, stderr := query(t.Context(), "CREATE TABLE b () WITH (live = 'nexmark://bids?events=5000000', event_time = 'date_time')"); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -322,11 +309,7 @@ func TestQueryRescale(t *testing.T) {
 // produced until then even when no checkpoint came first.
 func TestQueryForStopsWithSavepoint(t *testing.T) {
 	ws := t.TempDir()
-	query := func(args ...string) (code int, stdout, stderr string) {
-		var o, e bytes.Buffer
-		code = run(t.Context(), append([]string{"query", "--workspace", ws}, args...), &o, &e)
-		return code, o.String(), e.String()
-	}
+	query := func(args ...string) (int, string, string) { return queryIn(ws)(t.Context(), args...) }
 	for _, sql := range []string{
 		"CREATE TABLE b () WITH (live = 'nexmark://bids?rate=5000', event_time = 'date_time')",
 		"CREATE TABLE counts (window_start timestamp, n bigint) WITH (history = 'file://" + filepath.ToSlash(ws) + "/counts/')",
@@ -343,5 +326,15 @@ func TestQueryForStopsWithSavepoint(t *testing.T) {
 	code, stdout, stderr := query("--format", "csv", "SELECT count(*) FROM counts")
 	if code != 0 || stdout == "count\n0\n" {
 		t.Fatalf("after --for: exit %d, %q (want windows published by the savepoint), stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// queryIn returns a function that runs weir query over the workspace ws
+// with args, returning its exit code, stdout and stderr.
+func queryIn(ws string) func(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	return func(ctx context.Context, args ...string) (int, string, string) {
+		var o, e bytes.Buffer
+		code := run(ctx, append([]string{"query", "--workspace", ws}, args...), &o, &e)
+		return code, o.String(), e.String()
 	}
 }
