@@ -172,6 +172,18 @@ func ckGraph(src dataflow.Source, par int, out *dataflow.CommitCollector, kind s
 	return g
 }
 
+// ckWhere keeps the rows whose v (column 3 of ckSchema) passes keep.
+func ckWhere(keep func(v int64) bool) dataflow.FilterFunc {
+	return func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
+		for i, v := range columnar.Int64Values(rec.Column(3)) {
+			if keep(v) {
+				sel = append(sel, int32(i))
+			}
+		}
+		return sel, nil
+	}
+}
+
 // ckBufferGraph is the job of the operators on a window buffer: a window
 // top-N, and a full outer window join of two filters of a hopping window.
 func ckBufferGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) *dataflow.Graph {
@@ -183,18 +195,8 @@ func ckBufferGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) 
 			OrderBy: []dataflow.SortKey{{Column: "v", Desc: true}}}).
 		CollectCommitted("out1", par, out)
 	hop := in.AssignWindows("hop", "ts", dataflow.Hop(2*time.Second, 4*time.Second))
-	where := func(keep func(v int64) bool) dataflow.FilterFunc {
-		return func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
-			for i, v := range columnar.Int64Values(rec.Column(3)) {
-				if keep(v) {
-					sel = append(sel, int32(i))
-				}
-			}
-			return sel, nil
-		}
-	}
-	small := hop.Filter("small", where(func(v int64) bool { return v < 30 }))
-	large := hop.Filter("large", where(func(v int64) bool { return v >= 20 }))
+	small := hop.Filter("small", ckWhere(func(v int64) bool { return v < 30 }))
+	large := hop.Filter("large", ckWhere(func(v int64) bool { return v >= 20 }))
 	windowed := arrow.NewSchema(append(slices.Clone(ckSchema.Fields()),
 		arrow.Field{Name: dataflow.WindowStartColumn, Type: columnar.TimestampType},
 		arrow.Field{Name: dataflow.WindowEndColumn, Type: columnar.TimestampType}), nil)
@@ -210,18 +212,8 @@ func ckJoinGraph(src dataflow.Source, par int, out *dataflow.CommitCollector) *d
 	g := dataflow.NewGraph(par)
 	in := g.Source("src", dataflow.SourceSpec{Source: src, EventTime: "ts", Parallelism: par,
 		Watermarks: watermark.Strategy{Delay: time.Second}})
-	where := func(keep func(v int64) bool) dataflow.FilterFunc {
-		return func(rec arrow.RecordBatch, sel []int32) ([]int32, error) {
-			for i, v := range columnar.Int64Values(rec.Column(3)) {
-				if keep(v) {
-					sel = append(sel, int32(i))
-				}
-			}
-			return sel, nil
-		}
-	}
-	small := in.Filter("small", where(func(v int64) bool { return v < 30 }))
-	large := in.Filter("large", where(func(v int64) bool { return v >= 50 }))
+	small := in.Filter("small", ckWhere(func(v int64) bool { return v < 30 }))
+	large := in.Filter("large", ckWhere(func(v int64) bool { return v >= 50 }))
 	g.RegularJoin("regular", par, small, large, dataflow.RegularJoinSpec{LeftKeys: []string{"k"}, RightKeys: []string{"k"},
 		Kind: dataflow.LeftOuterJoin, TTL: 2 * time.Second, LeftTime: "ts", RightTime: "ts", LeftSchema: ckSchema, RightSchema: ckSchema}).
 		CollectCommitted("out1", par, out)

@@ -106,17 +106,7 @@ func durableRun(t *testing.T, e *Engine, store dataflow.CheckpointStore, sql str
 
 // completeCheckpoints lists the ids of job j's checkpoints with metadata.
 func completeCheckpoints(t *testing.T, store dataflow.CheckpointStore) []string {
-	names, err := store.List(context.Background(), "j/chk-")
-	if err != nil {
-		t.Error(err)
-	}
-	var out []string
-	for _, n := range names {
-		if strings.HasSuffix(n, "/_metadata") {
-			out = append(out, strings.TrimSuffix(n, "/_metadata"))
-		}
-	}
-	return out
+	return completeCheckpointsOf(t, store, "j")
 }
 
 // crashAfter runs the job until it has completed n checkpoints and cancels
@@ -646,6 +636,7 @@ func startDurable(t *testing.T, e *Engine, sql string, d *Durable, s *collectSin
 	return func() error { return <-done }, cancel
 }
 
+// completeCheckpointsOf lists the ids of job's checkpoints with metadata.
 func completeCheckpointsOf(t *testing.T, store dataflow.CheckpointStore, job string) []string {
 	names, err := store.List(context.Background(), job+"/chk-")
 	if err != nil {
