@@ -35,7 +35,8 @@ import (
 // keys): the table is filed by key group, which a key must determine.
 
 // GroupAggResidentKeys is how many keys a spilling group aggregate subtask
-// keeps in memory; past it, it spills the least recently touched quarter.
+// keeps in memory; past it, it spills the least recently touched keys
+// until three quarters of it remain.
 var GroupAggResidentKeys = 1 << 20
 
 const spillTable = "group_agg.spill"
@@ -70,6 +71,7 @@ type aggSpill struct {
 	filter  keyFilter   // every key put into table (and some deleted since)
 	hashCol []int       // input columns of the exchange's keys
 	kgs     []int       // per row of the current batch, when n > 0
+	hashes  []uint64    // scratch for kgs
 	enc     snapEncoder
 	key     []byte
 }
@@ -134,11 +136,11 @@ func (o *groupAggOp) prepareSpill(rec arrow.RecordBatch) error {
 	for i, j := range sp.hashCol {
 		cols[i] = rec.Column(j)
 	}
-	hashes := make([]uint64, rec.NumRows())
-	if err := columnar.HashColumns(cols, hashes); err != nil {
+	sp.hashes = slices.Grow(sp.hashes[:0], int(rec.NumRows()))[:rec.NumRows()]
+	if err := columnar.HashColumns(cols, sp.hashes); err != nil {
 		return err
 	}
-	for _, h := range hashes {
+	for _, h := range sp.hashes {
 		sp.kgs = append(sp.kgs, KeyGroupOf(h, o.TC.MaxParallelism))
 	}
 	return nil
