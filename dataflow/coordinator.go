@@ -218,22 +218,18 @@ func (j *Job) checkpoint(ctx context.Context, savepoint bool) (*Checkpoint, *pen
 // finished); it returns the checkpoint in memory, and its pending record
 // with the subtasks' snapshots (nil when none was started). stop begins a
 // stop-with-savepoint (coordinator.start).
-func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint, _ *pendingCheckpoint, err error) {
-	select {
-	case <-j.ready:
-	case <-ctx.Done():
-		return nil, nil, context.Cause(ctx)
-	}
+// startAndInject starts a checkpoint and injects its barrier at every
+// source, under j.inject so that checkpoints taken at once reach every
+// source in id order. An injection cut short (a source with too many
+// barriers pending, ctx done) aborts the checkpoint: its barrier may
+// then have reached some sources and not others, which tasks tolerate
+// (runGate). p is nil when no checkpoint was started.
+func (j *Job) startAndInject(ctx context.Context, savepoint, stop bool) (int64, *pendingCheckpoint, error) {
+	j.inject.Lock()
+	defer j.inject.Unlock()
 	id, p, err := j.coord.start(stop)
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	if stop {
-		defer func() {
-			if err != nil {
-				j.coord.resume()
-			}
-		}()
+		return 0, nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	b := Barrier{ID: id, Savepoint: savepoint}
 	j.mu.Lock()
@@ -249,11 +245,31 @@ func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint
 		case r.barriers <- b:
 		case <-ctx.Done():
 			j.coord.abort(id)
-			return nil, p, context.Cause(ctx)
+			return id, p, context.Cause(ctx)
 		default:
 			j.coord.abort(id)
-			return nil, p, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
+			return id, p, fmt.Errorf("checkpoint %d: source %q#%d has too many barriers pending", id, r.node.Name, r.subtask)
 		}
+	}
+	return id, p, nil
+}
+
+func (j *Job) snapshot(ctx context.Context, savepoint, stop bool) (_ *Checkpoint, _ *pendingCheckpoint, err error) {
+	select {
+	case <-j.ready:
+	case <-ctx.Done():
+		return nil, nil, context.Cause(ctx)
+	}
+	id, p, err := j.startAndInject(ctx, savepoint, stop)
+	if stop && p != nil {
+		defer func() {
+			if err != nil {
+				j.coord.resume()
+			}
+		}()
+	}
+	if err != nil {
+		return nil, p, err
 	}
 	select {
 	case <-p.done:

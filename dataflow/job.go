@@ -44,6 +44,10 @@ type Job struct {
 	coord   *coordinator
 	metrics map[*Node][]*OperatorMetrics
 
+	// inject serializes barrier injection: each checkpoint takes its id
+	// and sends its barrier to every source before the next one does, so
+	// every source sees the barriers in id order.
+	inject    sync.Mutex
 	mu        sync.Mutex
 	sources   []*sourceRunner
 	listeners []CheckpointListener
